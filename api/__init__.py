@@ -1,0 +1,1 @@
+"""FastAPI web service: thin adapters over the :mod:`locator` core."""

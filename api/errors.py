@@ -1,0 +1,94 @@
+"""Problem responses (RFC 9457, ``application/problem+json``) and the one error table."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import Problem
+from locator.errors import (
+    ConfigError,
+    CRSError,
+    DatabaseError,
+    InputValidationError,
+    LocatorError,
+    NotFoundError,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# Domain errors and the HTTP status each one answers with; the first match wins.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFoundError, 404, "Not found"),
+    (InputValidationError, 422, "Invalid input"),
+    (CRSError, 422, "Invalid coordinate system"),
+    (ConfigError, 422, "Invalid parameter"),
+    (DatabaseError, 503, "Database unavailable"),
+    (LocatorError, 400, "Bad request"),
+)
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    body = Problem(type="about:blank", title=title, status=status, detail=detail, **extra)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` entries documenting problem bodies for ``statuses``."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem"}
+        for status in statuses
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem response."""
+
+    @app.exception_handler(LocatorError)
+    async def locator_error(request: Request, exc: LocatorError) -> JSONResponse:
+        for error_type, status, title in STATUS_BY_ERROR:
+            if isinstance(exc, error_type):
+                if status >= 500:
+                    log.error("%s %s: %s", request.method, request.url.path, exc)
+                errors = None
+                if isinstance(exc, InputValidationError):
+                    errors = [
+                        {"loc": [p.field or "", p.row or 0], "msg": str(p)} for p in exc.problems
+                    ]
+                return problem(status, title, str(exc), errors=errors)
+        raise exc  # pragma: no cover - LocatorError is the last row
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)  # type: ignore[arg-type]
+        return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "Internal error", "the service failed to answer; this is logged")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

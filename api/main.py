@@ -1,0 +1,43 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
+
+from api import errors
+from api.routes import districts, health, stations, vocabularies
+from locator import __version__
+from locator.config import Settings
+from locator.db import make_engine, resolve_url
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service; the lifespan opens the database engine and disposes of it."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(resolve_url(settings), pool_size=10, max_overflow=20)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Warm-station locator",
+        version=__version__,
+        description="Beijing's warm-heart stations (暖心驿站) for outdoor workers: where they "
+        "are, what they offer, and the areas they serve. Errors are application/problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (health, stations, districts, vocabularies):
+        app.include_router(module.router)
+    return app

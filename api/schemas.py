@@ -1,0 +1,127 @@
+"""Request and response models (pydantic), apart from the database tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """An error, as ``application/problem+json``."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+    schema_revision: str | None
+
+
+class Link(BaseModel):
+    href: str
+    rel: str
+    type: str = "application/geo+json"
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2, description="(lon, lat)")
+
+
+class MultiPolygonGeometry(BaseModel):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[list[float]]]]
+
+
+class UnitCapacity(BaseModel):
+    maximum: int = Field(ge=0)
+    occupied: int = Field(ge=0)
+    reported_at: dt.datetime | None = Field(
+        description="When the count was last reported; null when never reported (unknown)."
+    )
+
+
+class StationProperties(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str | None
+    kind: str
+    operator: str | None
+    address: str | None
+    district: str | None
+    services: list[str]
+    groups: list[str]
+    opening_hours: str
+    stars: int | None = Field(ge=1, le=5)
+    stars_reviewed_on: dt.date | None
+    status: str
+    capacity: dict[str, UnitCapacity]
+    source: str | None
+    updated_at: dt.datetime
+
+
+class StationFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry
+    properties: StationProperties
+
+
+class StationCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[StationFeature]
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+
+
+class AreaProperties(BaseModel):
+    code: str
+    level: str
+    name_zh: str
+    name_en: str | None
+    parent: str | None
+    population: int | None
+    source: str | None
+
+
+class AreaFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: MultiPolygonGeometry
+    properties: AreaProperties
+
+
+class AreaCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[AreaFeature]
+    numberMatched: int
+    numberReturned: int
+    links: list[Link]
+
+
+class Term(BaseModel):
+    code: str
+    zh: str
+    en: str
+
+
+class Vocabularies(BaseModel):
+    kind: list[Term]
+    service: list[Term]
+    group: list[Term]
+    unit: list[Term]
+    status: list[Term]
+    level: list[Term]
+    site_type: list[Term]

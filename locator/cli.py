@@ -1,0 +1,423 @@
+"""The ``locator`` command line: the one composition root (it may import ``api`` lazily)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from locator.config import Settings
+from locator.errors import LocatorError
+
+app = typer.Typer(
+    help="Warm-station locator: stations, capacity, coverage for outdoor workers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="The database: embedded PostGIS (default) or LOCATOR_DATABASE_URL.", no_args_is_help=True
+)
+load_app = typer.Typer(
+    help="Load files into the store (validated whole, upserted by code).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+CrsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--crs",
+        help="Coordinates of the file: wgs84, gcj02, bd09 or an EPSG code. "
+        "Defaults to the file's own (GeoJSON: wgs84).",
+    ),
+]
+LayerOption = Annotated[str | None, typer.Option(help="Layer of a GeoPackage.")]
+FileArg = Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile or CSV (lon/lat).")]
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings().log_level.upper(), 20)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Entry point: run the app, turning the locator's own errors into clear messages."""
+    try:
+        app()
+    except LocatorError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(1)
+
+
+# -- db ------------------------------------------------------------------------------------------
+def _cluster():  # type: ignore[no-untyped-def]
+    from locator.db import embedded_cluster
+
+    s = settings()
+    if s.database_url:
+        raise LocatorError(
+            "LOCATOR_DATABASE_URL is set, so the embedded database is not used; "
+            "unset it to manage the project's own PostGIS"
+        )
+    return embedded_cluster(s)
+
+
+def _open_store():  # type: ignore[no-untyped-def]
+    from locator.db import open_store
+
+    return open_store(settings())
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Start the database (initialising it the first time) and apply migrations."""
+    engine = _open_store()
+    console.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the project's own database server (its data stays)."""
+    was_running = _cluster().down()
+    console.print("stopped" if was_running else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say where the database is and whether it runs."""
+    s = settings()
+    if s.database_url:
+        from sqlalchemy.engine import make_url
+
+        from locator.db import check_connection, current_revision, make_engine
+
+        engine = make_engine(s.database_url)
+        check_connection(engine)
+        console.print(f"external database {make_url(s.database_url).render_as_string()}")
+        console.print(f"schema revision: {current_revision(engine)}")
+        return
+    status = _cluster().status()
+    console.print(f"embedded PostgreSQL {status.pg_version or '?'} in {status.data_dir}")
+    console.print(
+        f"initialised: {status.initialized}; running: {status.running}; port: {status.port}"
+    )
+    if not status.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("url")
+def db_url(
+    show_password: Annotated[bool, typer.Option(help="Print the password too.")] = False,
+) -> None:
+    """Print the database URL (starting the embedded database if needed)."""
+    from sqlalchemy.engine import make_url
+
+    from locator.db import resolve_url
+
+    url = make_url(resolve_url(settings()))
+    console.print(url.render_as_string(hide_password=not show_password), highlight=False)
+
+
+@db_app.command("reset")
+def db_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete all data of the embedded database and start it again, empty and migrated."""
+    cluster = _cluster()
+    if not yes:
+        typer.confirm(f"Delete every record in {cluster.data_dir}?", abort=True)
+    cluster.destroy()
+    _open_store()
+    console.print("database reset: empty and migrated")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations."""
+    from locator.db import current_revision
+
+    console.print(f"schema at revision {current_revision(_open_store())}")
+
+
+# -- load ----------------------------------------------------------------------------------------
+def _load(
+    kind: str, path: Path, *, crs: str | None, level: str | None = None, layer: str | None = None
+) -> None:
+    from locator.db import session_scope
+    from locator.io import load_file
+
+    engine = _open_store()
+    with console.status(f"loading {path} …"), session_scope(engine) as session:
+        report = load_file(session, kind, path, crs=crs, level=level, layer=layer)
+    console.print(str(report), highlight=False)
+
+
+@load_app.command("stations")
+def load_stations(path: FileArg, crs: CrsOption = None, layer: LayerOption = None) -> None:
+    """Load stations (upserted by code; seats/beds/chargers set the capacity maxima)."""
+    _load("stations", path, crs=crs, layer=layer)
+
+
+@load_app.command("districts")
+def load_districts(
+    path: FileArg,
+    crs: CrsOption = None,
+    layer: LayerOption = None,
+    level: Annotated[
+        str, typer.Option(help="district, subdistrict or grid, for files without a level column.")
+    ] = "district",
+) -> None:
+    """Load districts, sub-districts or grid cells (areas)."""
+    _load("areas", path, crs=crs, level=level, layer=layer)
+
+
+@load_app.command("homes")
+def load_homes(path: FileArg, crs: CrsOption = None, layer: LayerOption = None) -> None:
+    """Load worker homes (private: never served one by one)."""
+    _load("homes", path, crs=crs, layer=layer)
+
+
+@load_app.command("candidates")
+def load_candidates(path: FileArg, crs: CrsOption = None, layer: LayerOption = None) -> None:
+    """Load candidate sites for new stations."""
+    _load("candidates", path, crs=crs, layer=layer)
+
+
+@load_app.command("sample")
+def load_sample_command() -> None:
+    """Load the whole Beijing sample (real districts; synthetic stations, homes, candidates)."""
+    _load_sample()
+    _print_summary()
+
+
+def _load_sample() -> None:
+    from locator.db import session_scope
+    from locator.sample import SAMPLE_FILES, load_sample
+
+    s = settings()
+    engine = _open_store()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress, session_scope(engine) as session:
+        task = progress.add_task("loading the Beijing sample", total=len(SAMPLE_FILES))
+
+        def advance(sample_file) -> None:  # type: ignore[no-untyped-def]
+            progress.update(task, description=f"loading {sample_file.name}")
+            progress.advance(task, 0)
+
+        reports = load_sample(session, s.sample_dir, on_file=advance)
+        progress.update(task, completed=len(SAMPLE_FILES), description="sample loaded")
+    for report in reports:
+        console.print(str(report), highlight=False)
+
+
+@app.command("summary")
+def summary() -> None:
+    """Print what the store holds, per district."""
+    _print_summary()
+
+
+def _print_summary() -> None:
+    from locator.db import session_scope
+    from locator.sample import district_summary, table_counts
+
+    with session_scope(_open_store()) as session:
+        rows = district_summary(session)
+        counts = table_counts(session)
+    table = Table(
+        title="Stations and workers by district (stations, homes and candidates are "
+        "synthetic in the sample)"
+    )
+    for column in (
+        "district",
+        "population",
+        "stations",
+        "active",
+        "seats",
+        "beds",
+        "workers",
+        "candidates",
+    ):
+        table.add_column(column, justify="left" if column == "district" else "right")
+    for row in rows:
+        table.add_row(
+            f"{row['code']} {row['name_zh']} {row['name_en'] or ''}",
+            *(
+                f"{row[c]:,}"
+                for c in (
+                    "population",
+                    "stations",
+                    "active",
+                    "seats",
+                    "beds",
+                    "workers",
+                    "candidates",
+                )
+            ),
+        )
+    if rows:
+        table.add_row(
+            "all",
+            *(
+                f"{sum(int(r[c]) for r in rows):,}"
+                for c in (  # type: ignore[call-overload]
+                    "population",
+                    "stations",
+                    "active",
+                    "seats",
+                    "beds",
+                    "workers",
+                    "candidates",
+                )
+            ),
+            style="bold",
+        )
+    console.print(table)
+    console.print("records: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+# -- serve ---------------------------------------------------------------------------------------
+def _pid_file() -> Path:
+    return settings().state_dir / "serve.pid"
+
+
+def _stop_background() -> bool:
+    pid_file = _pid_file()
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    pid_file.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    raise LocatorError(
+        f"the service did not answer {url}/readyz within {timeout_s:.0f} s; "
+        f"see {settings().state_dir / 'serve.log'}"
+    )
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (LOCATOR_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (LOCATOR_PORT).")] = None,
+    background: Annotated[
+        bool, typer.Option("--background", help="Run detached; logs go to <state_dir>/serve.log.")
+    ] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop a background service.")] = False,
+) -> None:
+    """Run the web service (API, OpenAPI docs at /docs)."""
+    s = settings()
+    host, port = host or s.host, port or s.port
+    if stop:
+        console.print("stopped" if _stop_background() else "no background service")
+        return
+    _stop_background()
+    if _port_in_use(host, port):
+        raise LocatorError(
+            f"port {port} on {host} is already in use; stop what runs there or "
+            "choose another with --port / LOCATOR_PORT"
+        )
+    _open_store()  # start and migrate the database before the first request
+    if background:
+        url = _start_background(s, host, port)
+        console.print(f"service running in the background: {url} (stop: locator serve --stop)")
+        return
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(s), host=host, port=port, log_level=s.log_level.lower())
+
+
+def _start_background(s: Settings, host: str, port: int) -> str:
+    s.state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = s.state_dir / "serve.log"
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "locator.cli", "serve", "--host", host, "--port", str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _pid_file().write_text(f"{process.pid}\n")
+    url = f"http://{host}:{port}"
+    _wait_ready(url)
+    return url
+
+
+@app.command("demo")
+def demo(
+    foreground: Annotated[bool, typer.Option(help="Keep the service in this terminal.")] = False,
+) -> None:
+    """Everything for a first look: database up, Beijing sample loaded, summary, service up."""
+    s = settings()
+    _load_sample()
+    _print_summary()
+    if foreground:
+        serve(host=None, port=None, background=False, stop=False)
+        return
+    serve(host=None, port=None, background=True, stop=False)
+    url = f"http://{s.host}:{s.port}"
+    console.print(
+        f"\nTry: {url}/v1/stations?limit=3   {url}/v1/districts   {url}/docs", highlight=False
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Database tables (SQLAlchemy 2 + GeoAlchemy2). The schema itself is made by Alembic migrations.
+
+Geometries are WGS-84 (SRID 4326), points ordered (lon, lat). Vocabulary columns are text with
+CHECK constraints listing the codes of :mod:`locator.vocab`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from locator import vocab
+from locator.crs import WGS84
+
+EVENT_ACTIONS = (
+    "load",
+    "check_in",
+    "check_out",
+    "set_count",
+    "set_maximum",
+    "hold",
+    "hold_released",
+    "hold_expired",
+)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _point() -> Geometry:
+    return Geometry("POINT", srid=WGS84, spatial_index=False)
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    operator: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(_point(), nullable=False)
+    services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    opening_hours: Mapped[str] = mapped_column(Text)
+    stars: Mapped[int | None] = mapped_column(SmallInteger)
+    stars_reviewed_on: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, server_default="active")
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({vocab.sql_in_list(vocab.KINDS)})", name="kind_known"),
+        CheckConstraint(f"status IN ({vocab.sql_in_list(vocab.STATUSES)})", name="status_known"),
+        CheckConstraint(
+            f"services <@ ARRAY[{vocab.sql_in_list(vocab.SERVICES)}]::text[]",
+            name="services_known",
+        ),
+        CheckConstraint(
+            f"groups <@ ARRAY[{vocab.sql_in_list(vocab.GROUPS)}]::text[]", name="groups_known"
+        ),
+        CheckConstraint("stars BETWEEN 1 AND 5", name="stars_range"),
+        Index("ix_stations_geom", "geom", postgresql_using="gist"),
+        Index("ix_stations_services", "services", postgresql_using="gin"),
+        Index("ix_stations_district_code", "district_code"),
+    )
+
+
+class StationCapacity(Base):
+    __tablename__ = "station_capacity"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    unit: Mapped[str] = mapped_column(Text, primary_key=True)
+    maximum: Mapped[int] = mapped_column(Integer)
+    occupied: Mapped[int] = mapped_column(Integer, server_default="0")
+    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"unit IN ({vocab.sql_in_list(vocab.UNITS)})", name="unit_known"),
+        CheckConstraint("maximum >= 0", name="maximum_not_negative"),
+        CheckConstraint("occupied >= 0 AND occupied <= maximum", name="occupied_in_range"),
+    )
+
+
+class OccupancyEvent(Base):
+    """Append-only log of every capacity change (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "occupancy_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    unit: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    delta: Mapped[int | None] = mapped_column(Integer)
+    occupied_after: Mapped[int] = mapped_column(Integer)
+    maximum_after: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        CheckConstraint(
+            "action IN (" + ", ".join(f"'{a}'" for a in EVENT_ACTIONS) + ")", name="action_known"
+        ),
+        CheckConstraint(f"unit IN ({vocab.sql_in_list(vocab.UNITS)})", name="unit_known"),
+        Index("ix_occupancy_events_station_time", "station_id", "occurred_at"),
+    )
+
+
+class Area(Base):
+    """Districts, sub-districts and grid cells: the areas coverage is reported by."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    level: Mapped[str] = mapped_column(Text)
+    name_zh: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(BigInteger)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False), nullable=False)
+    source: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(f"level IN ({vocab.sql_in_list(vocab.AREA_LEVELS)})", name="level_known"),
+        CheckConstraint("population >= 0", name="population_not_negative"),
+        Index("ix_areas_geom", "geom", postgresql_using="gist"),
+        Index("ix_areas_level", "level"),
+        Index("ix_areas_parent_code", "parent_code"),
+    )
+
+
+class WorkerHome(Base):
+    """Where outdoor workers live: personal data, never served one by one."""
+
+    __tablename__ = "worker_homes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    geom = mapped_column(_point(), nullable=False)
+    worker_group: Mapped[str] = mapped_column(Text)
+    workers: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            f"worker_group IN ({vocab.sql_in_list(vocab.GROUPS)})", name="worker_group_known"
+        ),
+        CheckConstraint("workers > 0", name="workers_positive"),
+        Index("ix_worker_homes_geom", "geom", postgresql_using="gist"),
+    )
+
+
+class CandidateSite(Base):
+    """Places where a new station could go."""
+
+    __tablename__ = "candidate_sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    site_type: Mapped[str] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(_point(), nullable=False)
+    source: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            f"site_type IN ({vocab.sql_in_list(vocab.SITE_TYPES)})", name="site_type_known"
+        ),
+        CheckConstraint("capacity >= 0", name="capacity_not_negative"),
+        Index("ix_candidate_sites_geom", "geom", postgresql_using="gist"),
+    )
