@@ -12,7 +12,7 @@ from locator.config import Settings
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:

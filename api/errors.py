@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,8 +36,16 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
-    body = Problem(type="about:blank", title=title, status=status, detail=detail, **extra)
+def problem(
+    status: int, title: str, detail: str, errors: Sequence[Mapping[str, Any]] | None = None
+) -> JSONResponse:
+    body = Problem(
+        type="about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        errors=None if errors is None else [dict(e) for e in errors],
+    )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE
     )
@@ -63,7 +73,12 @@ def install(app: FastAPI) -> None:
                     errors = [
                         {"loc": [p.field or "", p.row or 0], "msg": str(p)} for p in exc.problems
                     ]
-                return problem(status, title, str(exc), errors=errors)
+                return problem(
+                    status,
+                    title,
+                    str(exc),
+                    errors=None if errors is None else [dict(e) for e in errors],
+                )
         raise exc  # pragma: no cover - LocatorError is the last row
 
     @app.exception_handler(RequestValidationError)
@@ -72,8 +87,13 @@ def install(app: FastAPI) -> None:
             {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()
         ]
-        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)  # type: ignore[arg-type]
-        return problem(422, "Invalid request", detail, errors=errors)
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+        return problem(
+            422,
+            "Invalid request",
+            detail,
+            errors=None if errors is None else [dict(e) for e in errors],
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

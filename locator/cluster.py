@@ -158,7 +158,7 @@ class EmbeddedCluster:
         return (self.data_dir / "PG_VERSION").exists() and self.state_file.exists()
 
     def _state(self) -> dict[str, object]:
-        return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
+        return json.loads(self.state_file.read_text())
 
     def _save_state(self, state: dict[str, object]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2))
@@ -402,7 +402,7 @@ class EmbeddedCluster:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def _connect(self, database: str):  # type: ignore[no-untyped-def]
+    def _connect(self, database: str):
         import psycopg2
 
         state = self._state()

@@ -46,9 +46,27 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `locator serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `locator serve`.")
     page_size_max: int = Field(default=1000, ge=1, description="Largest page the API returns.")
+    walk_speed_kmh: float = Field(default=5.0, gt=0, description="Walking speed for ETAs.")
+    ebike_speed_kmh: float = Field(default=15.0, gt=0, description="E-bike speed for ETAs.")
+    stale_seat_min: float = Field(
+        default=30.0, gt=0, description="A seat count older than this is served as unknown."
+    )
+    stale_bed_min: float = Field(
+        default=180.0, gt=0, description="A bed count older than this is served as unknown."
+    )
+    stale_charger_min: float = Field(
+        default=30.0, gt=0, description="A charger count older than this is served as unknown."
+    )
     log_level: str = Field(default="INFO")
 
-    @property
-    def pg_data_dir(self) -> Path:
-        """Data folder of the embedded cluster."""
-        return self.state_dir / "pgdata"
+    def stale_after(self) -> dict[str, float]:
+        """Staleness limit in minutes per capacity unit."""
+        return {
+            "seat": self.stale_seat_min,
+            "bed": self.stale_bed_min,
+            "charger": self.stale_charger_min,
+        }
+
+    def speed_kmh(self) -> dict[str, float]:
+        """Travel speed per mode, for arrival times."""
+        return {"walk": self.walk_speed_kmh, "ebike": self.ebike_speed_kmh}

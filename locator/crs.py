@@ -130,7 +130,7 @@ def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
-def _invert(forward, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:  # type: ignore[no-untyped-def]
+def _invert(forward, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]:
     """Solve forward(x) = target by fixed-point iteration, starting from the target itself."""
     tx, ty = _as_arrays(lon, lat)
     x, y = tx.copy(), ty.copy()

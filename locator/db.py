@@ -41,7 +41,7 @@ def resolve_url(settings: Settings, *, start: bool = True) -> str:
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine on ``url`` that checks pooled connections before use."""
-    return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def check_connection(engine: Engine) -> None:
@@ -55,7 +55,7 @@ def check_connection(engine: Engine) -> None:
         ) from None
 
 
-def alembic_config(connection=None):  # type: ignore[no-untyped-def]
+def alembic_config(connection=None):
     from alembic.config import Config
 
     cfg = Config()

@@ -330,7 +330,7 @@ def _read_csv(path: Path, gzipped: bool) -> RawTable:
             lon, lat = row.pop(lon_col, None), row.pop(lat_col, None)
             records.append({k.strip(): v for k, v in row.items() if k is not None})
             try:
-                geometries.append(shapely.Point(float(lon), float(lat)))  # type: ignore[arg-type]
+                geometries.append(shapely.Point(float(lon), float(lat)))
             except (TypeError, ValueError):
                 geometries.append(None)
                 problems[index] = f"lon/lat must be numbers, got {lon!r}, {lat!r}"
@@ -429,7 +429,7 @@ def validate(
     known = {f.name for f in spec.all_fields} | {"lon", "lat", "id"}
     ignored = sorted({k for r in raw.records for k in r} - known)
     warnings = [f"ignored columns: {', '.join(ignored)}"] if ignored else []
-    return CleanTable(spec, raw.path, rows, geometries, warnings)  # type: ignore[arg-type]
+    return CleanTable(spec, raw.path, rows, geometries, warnings)
 
 
 def _validate_record(
@@ -475,7 +475,7 @@ def _validate_geometries(
             problems.append(Problem(index, "geometry", problem[1], problem[0]))
             clean.append(None)
             continue
-        clean.append(_to_wgs84(geom, source_crs))  # type: ignore[arg-type]
+        clean.append(_to_wgs84(geom, source_crs))
     return clean, problems
 
 

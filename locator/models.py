@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from geoalchemy2 import Geometry
+from geoalchemy2 import Geography, Geometry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -59,6 +60,10 @@ class Station(Base):
     address: Mapped[str | None] = mapped_column(Text)
     district_code: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(_point(), nullable=False)
+    geog = mapped_column(
+        Geography("POINT", srid=WGS84, spatial_index=False),
+        Computed("(geom)::geography", persisted=True),
+    )
     services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     opening_hours: Mapped[str] = mapped_column(Text)
@@ -85,7 +90,9 @@ class Station(Base):
         ),
         CheckConstraint("stars BETWEEN 1 AND 5", name="stars_range"),
         Index("ix_stations_geom", "geom", postgresql_using="gist"),
+        Index("ix_stations_geog", "geog", postgresql_using="gist"),
         Index("ix_stations_services", "services", postgresql_using="gin"),
+        Index("ix_stations_groups", "groups", postgresql_using="gin"),
         Index("ix_stations_district_code", "district_code"),
     )
 

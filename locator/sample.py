@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -59,7 +60,7 @@ def load_sample(
     return reports
 
 
-def district_summary(session: Session) -> list[dict[str, object]]:
+def district_summary(session: Session) -> list[dict[str, Any]]:
     """Per district: population, stations (active), places by unit, worker homes and workers."""
     rows = session.execute(
         text(

@@ -93,6 +93,3 @@ def unknown_terms(values: Iterable[str], vocabulary: Labels) -> list[str]:
 def sql_in_list(vocabulary: Labels) -> str:
     """Render the codes of ``vocabulary`` as a SQL literal list for CHECK constraints."""
     return ", ".join(f"'{code}'" for code in vocabulary)
-
-
-CANDIDATE_SOURCES = SITE_TYPES  # the sample builder's name for the same vocabulary

@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check locator api maps scripts tests
+.venv/bin/mypy locator api maps
 exec .venv/bin/pytest "$@"

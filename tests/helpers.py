@@ -20,13 +20,17 @@ def station(code: str, lon: float, lat: float, **properties: Any) -> dict[str, A
         "seats": 8,
     }
     props.update(properties)
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": props}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": props,
+    }
 
 
 def write_geojson(path: Path, features: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                               ensure_ascii=False))
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    )
     return path
 
 

@@ -8,9 +8,17 @@ from tests.helpers import square, station, write_geojson
 @pytest.fixture
 def three_stations(session, tmp_path):
     """Three stations on a line east of Tiananmen, 0.01 degrees apart, in one district."""
-    area = {"type": "Feature", "geometry": square(116.0, 39.5, 1.0),
-            "properties": {"code": "110101", "name_zh": "东城区", "name_en": "Dongcheng",
-                           "level": "district", "population": 708829}}
+    area = {
+        "type": "Feature",
+        "geometry": square(116.0, 39.5, 1.0),
+        "properties": {
+            "code": "110101",
+            "name_zh": "东城区",
+            "name_en": "Dongcheng",
+            "level": "district",
+            "population": 708829,
+        },
+    }
     load_file(session, "areas", write_geojson(tmp_path / "d.geojson", [area]))
     features = [
         station("A", 116.40, 39.91, kind="smart_24h", beds=0, chargers=4),
@@ -32,7 +40,7 @@ def assert_problem(response, status):
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready == {"status": "ok", "database": "ok", "schema_revision": "0001"}
+    assert ready == {"status": "ok", "database": "ok", "schema_revision": "0002"}
 
 
 def test_stations_collection_pages_with_links(client, three_stations):

@@ -16,8 +16,13 @@ from tests.helpers import station, write_geojson
 def run_cli(*args, env_extra, check=True):
     env = {k: v for k, v in os.environ.items() if k != "LOCATOR_DATABASE_URL"}
     env.update(env_extra)
-    result = subprocess.run([sys.executable, "-m", "locator.cli", *args], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "locator.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"locator {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -89,11 +94,22 @@ def test_cli_reports_every_bad_row_and_exits_1(cluster, tmp_path):
         "B3,坏,union_post,Mo-Fx 09:00,116.4,39.9\n"
         "B4,坏,union_post,24/7,116.4,95.0\n"
     )
-    result = run_cli("load", "stations", str(bad), "--crs", "wgs84",
-                     env_extra={"LOCATOR_DATABASE_URL": url}, check=False)
+    result = run_cli(
+        "load",
+        "stations",
+        str(bad),
+        "--crs",
+        "wgs84",
+        env_extra={"LOCATOR_DATABASE_URL": url},
+        check=False,
+    )
     assert result.returncode == 1
     assert "3 problems, nothing was stored" in result.stderr
-    for needle in ("row 2, field 'kind'", "row 3, field 'opening_hours'", "row 4, field 'geometry'"):
+    for needle in (
+        "row 2, field 'kind'",
+        "row 3, field 'opening_hours'",
+        "row 4, field 'geometry'",
+    ):
         assert needle in result.stderr
     assert "Traceback" not in result.stderr
     engine = create_engine(url)

@@ -71,15 +71,16 @@ def test_reloading_updates_by_code_without_duplicates(session, tmp_path):
     name = session.execute(text("SELECT name_zh FROM stations WHERE code = 'S1'")).scalar_one()
     assert name == "新名字"
     maximum = session.execute(
-        text("SELECT maximum FROM station_capacity c JOIN stations s ON s.id = c.station_id "
-             "WHERE s.code = 'S1' AND unit = 'seat'")
+        text(
+            "SELECT maximum FROM station_capacity c JOIN stations s ON s.id = c.station_id "
+            "WHERE s.code = 'S1' AND unit = 'seat'"
+        )
     ).scalar_one()
     assert maximum == 12
 
 
 def test_capacity_maxima_are_stored_and_logged_once(session, tmp_path):
-    path = write_geojson(tmp_path / "s.geojson", [station("S1", 116.4, 39.9, beds=21,
-                                                          chargers=0)])
+    path = write_geojson(tmp_path / "s.geojson", [station("S1", 116.4, 39.9, beds=21, chargers=0)])
     load_file(session, "stations", path)
     load_file(session, "stations", path)
     units = session.execute(
@@ -89,13 +90,13 @@ def test_capacity_maxima_are_stored_and_logged_once(session, tmp_path):
     events = session.execute(
         text("SELECT unit, action, maximum_after FROM occupancy_events ORDER BY unit")
     ).all()
-    assert [tuple(e) for e in events] == [("bed", "set_maximum", 21),
-                                          ("seat", "set_maximum", 8)]
+    assert [tuple(e) for e in events] == [("bed", "set_maximum", 21), ("seat", "set_maximum", 8)]
 
 
 def test_event_log_is_append_only(session, tmp_path):
-    load_file(session, "stations", write_geojson(tmp_path / "s.geojson",
-                                                 [station("S1", 116.4, 39.9)]))
+    load_file(
+        session, "stations", write_geojson(tmp_path / "s.geojson", [station("S1", 116.4, 39.9)])
+    )
     with pytest.raises(Exception, match="append-only"):
         session.execute(text("UPDATE occupancy_events SET delta = 1"))
 
@@ -129,12 +130,17 @@ def test_csv_needs_a_declared_crs(tmp_path):
 def test_gzipped_csv_and_bad_numbers(session, tmp_path):
     path = tmp_path / "homes.csv.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write("code,lon,lat,group,workers\nH1,116.4,39.9,courier,3\n"
-                     "H2,abc,39.9,courier,2\nH3,116.4,39.9,astronaut,0\n")
+        handle.write(
+            "code,lon,lat,group,workers\nH1,116.4,39.9,courier,3\n"
+            "H2,abc,39.9,courier,2\nH3,116.4,39.9,astronaut,0\n"
+        )
     with pytest.raises(InputValidationError) as caught:
         load_file(session, "homes", path, crs="wgs84")
     assert [(p.row, p.field) for p in caught.value.problems] == [
-        (2, "geometry"), (3, "group"), (3, "workers")]
+        (2, "geometry"),
+        (3, "group"),
+        (3, "workers"),
+    ]
     assert count(session, "worker_homes") == 0
 
 
@@ -166,20 +172,34 @@ def test_shapefile_areas_with_level_option(session, tmp_path):
 
 
 def test_invalid_polygon_is_rejected_with_reason(session, tmp_path):
-    bowtie = {"type": "Polygon", "coordinates": [[[116, 39], [117, 40], [117, 39], [116, 40],
-                                                  [116, 39]]]}
-    path = write_geojson(tmp_path / "a.geojson", [{"type": "Feature", "geometry": bowtie,
-                         "properties": {"code": "A1", "name_zh": "甲", "level": "district"}}])
-    with pytest.raises(InputValidationError, match="not valid.*Self-intersection"):
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[116, 39], [117, 40], [117, 39], [116, 40], [116, 39]]],
+    }
+    path = write_geojson(
+        tmp_path / "a.geojson",
+        [
+            {
+                "type": "Feature",
+                "geometry": bowtie,
+                "properties": {"code": "A1", "name_zh": "甲", "level": "district"},
+            }
+        ],
+    )
+    with pytest.raises(InputValidationError, match=r"not valid.*Self-intersection"):
         load_file(session, "areas", path)
 
 
 def test_stations_get_their_district_from_the_polygon_and_outside_points_warn(session, tmp_path):
-    area = {"type": "Feature", "geometry": square(116.0, 39.0, 1.0),
-            "properties": {"code": "110999", "name_zh": "测试区", "level": "district"}}
+    area = {
+        "type": "Feature",
+        "geometry": square(116.0, 39.0, 1.0),
+        "properties": {"code": "110999", "name_zh": "测试区", "level": "district"},
+    }
     load_file(session, "areas", write_geojson(tmp_path / "d.geojson", [area]))
-    path = write_geojson(tmp_path / "s.geojson",
-                         [station("IN", 116.5, 39.5), station("OUT", 118.5, 39.5)])
+    path = write_geojson(
+        tmp_path / "s.geojson", [station("IN", 116.5, 39.5), station("OUT", 118.5, 39.5)]
+    )
     report = load_file(session, "stations", path)
     assert any("1 records lie outside" in w and "OUT" in w for w in report.warnings)
     districts = dict(session.execute(text("SELECT code, district_code FROM stations")).all())
@@ -193,8 +213,7 @@ def test_stations_get_their_district_from_the_polygon_and_outside_points_warn(se
         ("stations.xlsx", "x", "unsupported file type"),
         ("broken.geojson", "{not json", "cannot be read"),
         ("list.geojson", json.dumps([1, 2]), "FeatureCollection is expected"),
-        ("empty.geojson", json.dumps({"type": "FeatureCollection", "features": []}),
-         "no records"),
+        ("empty.geojson", json.dumps({"type": "FeatureCollection", "features": []}), "no records"),
     ],
 )
 def test_unreadable_files_name_the_problem(tmp_path, name, content, message):

@@ -11,7 +11,7 @@ from locator.models import Base
 MIGRATION_LOCK_ID = 7_220_451  # pg_advisory_lock key: one migrator at a time
 
 
-def _include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+def _include_object(obj, name, type_, reflected, compare_to):
     # PostGIS owns spatial_ref_sys and its own objects; only our tables are compared.
     return not (type_ == "table" and name not in Base.metadata.tables)
 
@@ -29,7 +29,7 @@ def run_migrations() -> None:
     _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
     context.configure(
         connection=connection,

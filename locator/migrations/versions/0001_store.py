@@ -30,7 +30,7 @@ ACTIONS = (
 )
 
 
-def _in(column: str, codes) -> str:  # type: ignore[no-untyped-def]
+def _in(column: str, codes) -> str:
     return f"{column} IN (" + ", ".join(f"'{c}'" for c in codes) + ")"
 
 
