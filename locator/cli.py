@@ -35,7 +35,7 @@ load_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)
 
 CrsOption = Annotated[
@@ -71,7 +71,7 @@ def main() -> None:
 
 
 # -- db ------------------------------------------------------------------------------------------
-def _cluster():  # type: ignore[no-untyped-def]
+def _cluster():
     from locator.db import embedded_cluster
 
     s = settings()
@@ -83,7 +83,7 @@ def _cluster():  # type: ignore[no-untyped-def]
     return embedded_cluster(s)
 
 
-def _open_store():  # type: ignore[no-untyped-def]
+def _open_store():
     from locator.db import open_store
 
     return open_store(settings())
@@ -227,7 +227,7 @@ def _load_sample() -> None:
     with progress, session_scope(engine) as session:
         task = progress.add_task("loading the Beijing sample", total=len(SAMPLE_FILES))
 
-        def advance(sample_file) -> None:  # type: ignore[no-untyped-def]
+        def advance(sample_file) -> None:
             progress.update(task, description=f"loading {sample_file.name}")
             progress.advance(task, 0)
 
@@ -286,7 +286,7 @@ def _print_summary() -> None:
             "all",
             *(
                 f"{sum(int(r[c]) for r in rows):,}"
-                for c in (  # type: ignore[call-overload]
+                for c in (
                     "population",
                     "stations",
                     "active",
@@ -366,7 +366,8 @@ def serve(
     if stop:
         console.print("stopped" if _stop_background() else "no background service")
         return
-    _stop_background()
+    if background:
+        _stop_background()  # a fresh start: the previous background service of this project
     if _port_in_use(host, port):
         raise LocatorError(
             f"port {port} on {host} is already in use; stop what runs there or "
