@@ -530,9 +530,10 @@ class LoadReport:
     warnings: list[str]
 
     def __str__(self) -> str:
+        unchanged = self.records - self.inserted - self.updated
         text_ = (
             f"{self.kind}: {self.records} records from {self.path} "
-            f"({self.inserted} new, {self.updated} updated)"
+            f"({self.inserted} new, {self.updated} updated, {unchanged} unchanged)"
         )
         return text_ + "".join(f"\n  warning: {w}" for w in self.warnings)
 
@@ -562,8 +563,6 @@ def store(session: Session, table: CleanTable) -> LoadReport:
     inserted, updated = _upsert(session, spec.table, columns, table.rows, table.geometries, spec)
     if spec.kind == "stations":
         _store_capacity(session, table)
-    if spec.kind in {"stations", "candidates"}:
-        _assign_districts(session, spec.table, [r["code"] for r in table.rows])
     report = LoadReport(
         spec.kind, str(table.path), len(table.rows), inserted, updated, table.warnings
     )
@@ -605,20 +604,13 @@ def _upsert(
             f"SELECT {', '.join(columns)}, geom FROM {table} WITH NO DATA"
         )
     )
+    if "MultiPolygon" in spec.geometry_types:
+        geometries = [
+            shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g for g in geometries
+        ]
     wkb = shapely.to_wkb(
         shapely.set_srid(np.asarray(geometries, dtype=object), WGS84), hex=True, include_srid=True
     )
-    if "MultiPolygon" in spec.geometry_types:
-        wkb = [
-            shapely.to_wkb(
-                shapely.set_srid(
-                    shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g, WGS84
-                ),
-                hex=True,
-                include_srid=True,
-            )
-            for g in geometries
-        ]
     field_names = [f.name for f in spec.fields]
     _copy_rows(
         session,
@@ -626,14 +618,20 @@ def _upsert(
         [*columns, "geom"],
         ([row[name] for name in field_names] + [g] for row, g in zip(rows, wkb, strict=True)),
     )
-    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*columns, "geom"] if c != "code")
+    if "district_code" in columns:
+        _assign_districts(session, temp)
+    changing = [c for c in [*columns, "geom"] if c != "code"]
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in changing)
     if table == "stations":
         assignments += ", updated_at = now()"
+    current = ", ".join(f"{table}.{c}" for c in changing)
+    incoming = ", ".join(f"EXCLUDED.{c}" for c in changing)
     result = session.execute(
         text(
             f"INSERT INTO {table} ({', '.join(columns)}, geom) "
             f"SELECT {', '.join(columns)}, geom FROM {temp} "
             f"ON CONFLICT (code) DO UPDATE SET {assignments} "
+            f"WHERE ({current}) IS DISTINCT FROM ({incoming}) "
             "RETURNING (xmax = 0) AS inserted"
         )
     )
@@ -686,18 +684,16 @@ def _store_capacity(session: Session, table: CleanTable) -> None:
     )
 
 
-def _assign_districts(session: Session, table: str, codes: list[str]) -> None:
-    """Fill a missing district code from the district polygon that covers the point."""
+def _assign_districts(session: Session, temp: str) -> None:
+    """Fill missing district codes of incoming points from the district polygon covering them."""
     session.execute(
         text(
             f"""
-            UPDATE {table} t SET district_code = a.code
+            UPDATE {temp} t SET district_code = a.code
             FROM areas a
-            WHERE t.district_code IS NULL AND t.code = ANY(:codes)
-              AND a.level = 'district' AND ST_Covers(a.geom, t.geom)
+            WHERE t.district_code IS NULL AND a.level = 'district' AND ST_Covers(a.geom, t.geom)
             """
-        ),
-        {"codes": codes},
+        )
     )
 
 

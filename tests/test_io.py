@@ -67,6 +67,9 @@ def test_reloading_updates_by_code_without_duplicates(session, tmp_path):
     )
     second = load_file(session, "stations", path)
     assert (second.inserted, second.updated) == (1, 1)
+    again = load_file(session, "stations", path)
+    assert (again.records, again.inserted, again.updated) == (2, 0, 0)
+    assert "0 new, 0 updated, 2 unchanged" in str(again)
     assert count(session, "stations") == 3
     name = session.execute(text("SELECT name_zh FROM stations WHERE code = 'S1'")).scalar_one()
     assert name == "新名字"
@@ -229,3 +232,16 @@ def test_unknown_kind_is_refused(tmp_path):
     path = write_geojson(tmp_path / "s.geojson", [station("S1", 116.4, 39.9)])
     with pytest.raises(ConfigError, match="kind 'shops' is not one of"):
         validate(read_table(path), "shops")
+
+
+def test_reloading_points_without_district_is_unchanged(session, tmp_path):
+    area = {
+        "type": "Feature",
+        "geometry": square(116.0, 39.0, 1.0),
+        "properties": {"code": "110999", "name_zh": "测试区", "level": "district"},
+    }
+    load_file(session, "areas", write_geojson(tmp_path / "d.geojson", [area]))
+    path = write_geojson(tmp_path / "s.geojson", [station("IN", 116.5, 39.5)])
+    load_file(session, "stations", path)
+    again = load_file(session, "stations", path)
+    assert (again.inserted, again.updated) == (0, 0)

@@ -117,7 +117,7 @@ def test_reloading_the_sample_changes_nothing(sample_session):
         )
     ).one()
     reports = load_sample(sample_session, SAMPLE_DIR)
-    assert all(r.inserted == 0 for r in reports)
+    assert all((r.inserted, r.updated) == (0, 0) for r in reports)
     after = sample_session.execute(
         text(
             "SELECT count(*), md5(string_agg(code || ST_AsText(geom), ',' ORDER BY code)) "
@@ -149,3 +149,11 @@ def test_summary_adds_up(sample_session):
 def test_api_serves_the_sample(sample_client, path):
     body = sample_client.get(path).json()
     assert body["numberMatched"] == (1094 if "stations" in path else 29)
+
+
+def test_simplified_district_outlines_are_light_enough_for_a_phone(sample_client):
+    full = sample_client.get("/v1/districts").content
+    light = sample_client.get("/v1/districts", params={"simplify_m": 200})
+    assert light.json()["numberReturned"] == 16
+    assert all(f["geometry"]["type"] == "MultiPolygon" for f in light.json()["features"])
+    assert len(light.content) < 150_000 < len(full)

@@ -35,10 +35,15 @@ def list_districts(
     parent: Annotated[str | None, Query(max_length=64, description="Parent area code")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    simplify_m: Annotated[
+        float, Query(ge=0, le=10_000, description="Simplify outlines to about this many metres")
+    ] = 0.0,
 ) -> AreaCollection:
     """Areas of one level with outlines and population, ordered by code."""
     limit = min(limit, settings.page_size_max)
-    page = areas.list_areas(session, level=level, parent=parent, limit=limit, offset=offset)
+    page = areas.list_areas(
+        session, level=level, parent=parent, limit=limit, offset=offset, simplify_m=simplify_m
+    )
     return AreaCollection(
         features=[area_feature(r) for r in page.areas],
         numberMatched=page.matched,
