@@ -37,7 +37,11 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 
 
 def problem(
-    status: int, title: str, detail: str, errors: Sequence[Mapping[str, Any]] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type="about:blank",
@@ -47,7 +51,10 @@ def problem(
         errors=None if errors is None else [dict(e) for e in errors],
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -83,26 +90,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
-        return problem(
-            422,
-            "Invalid request",
-            detail,
-            errors=None if errors is None else [dict(e) for e in errors],
-        )
+        errors = [_request_error(e) for e in exc.errors()]
+        detail = "; ".join(str(e["msg"]) for e in errors)
+        return problem(422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed.
+        return problem(
+            exc.status_code, _title(exc.status_code), str(exc.detail), headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "the service failed to answer; this is logged")
+
+
+# What a parameter with a pattern must look like, said in words instead of a regex.
+PATTERN_HINTS = {
+    "bbox": "four numbers: min lon, min lat, max lon, max lat",
+    "code": "1 to 64 letters, digits, '.', '_' or '-'",
+}
+
+
+def _request_error(error: Mapping[str, Any]) -> dict[str, object]:
+    """One request validation error as ``{loc, msg}``, naming the parameter and the value."""
+    loc = [str(part) for part in error.get("loc", ())]
+    name = loc[-1] if loc else "request"
+    message = str(error.get("msg", "is invalid"))
+    if error.get("type") == "string_pattern_mismatch" and name in PATTERN_HINTS:
+        message = f"must be {PATTERN_HINTS[name]}"
+    shown = f" {error['input']!r}" if "input" in error and error["input"] is not None else ""
+    return {"loc": loc, "msg": f"{name}{shown}: {message}"}
 
 
 def _title(status: int) -> str:

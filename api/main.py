@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from api import errors
-from api.routes import districts, health, stations, vocabularies
+from api.routes import districts, health, nearest, stations, vocabularies
 from locator import __version__
 from locator.config import Settings
 from locator.db import make_engine, resolve_url
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, stations, districts, vocabularies):
+    for module in (health, stations, nearest, districts, vocabularies):
         app.include_router(module.router)
     return app

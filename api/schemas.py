@@ -125,3 +125,62 @@ class Vocabularies(BaseModel):
     status: list[Term]
     level: list[Term]
     site_type: list[Term]
+
+
+class HoursOut(BaseModel):
+    state: Literal["open", "closed", "unknown"]
+    next_change: dt.datetime | None = Field(description="When the state next changes (local).")
+    note: str | None
+
+
+class UnitOut(BaseModel):
+    maximum: int = Field(ge=0)
+    occupied: int = Field(ge=0)
+    free: int | None = Field(description="Free places; null when the count is unknown or stale.")
+    reported_at: dt.datetime | None
+    stale: bool
+
+
+class NearestProperties(BaseModel):
+    rank: int = Field(ge=1)
+    code: str
+    name_zh: str
+    name_en: str | None
+    kind: str
+    operator: str | None
+    address: str | None
+    district: str | None
+    services: list[str]
+    groups: list[str]
+    opening_hours: str
+    stars: int | None
+    distance_m: float = Field(ge=0, description="Geodesic (WGS-84 ellipsoid) distance.")
+    bearing_deg: float = Field(
+        ge=0, le=360, description="Direction from you, clockwise from north."
+    )
+    eta_min: float = Field(ge=0, description="Straight-line travel time at the mode's speed.")
+    arrival: dt.datetime
+    hours: HoursOut
+    capacity: dict[str, UnitOut]
+    room_known: bool = Field(description="False when the asked-for room is not confirmed fresh.")
+
+
+class NearestFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry
+    properties: NearestProperties
+
+
+class NearestQueryOut(BaseModel):
+    lon: float
+    lat: float
+    coordsys: str
+    at: dt.datetime
+    mode: str
+
+
+class NearestCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[NearestFeature]
+    query: NearestQueryOut

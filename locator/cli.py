@@ -302,6 +302,93 @@ def _print_summary() -> None:
     console.print("records: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
+# -- nearest -------------------------------------------------------------------------------------
+@app.command("nearest")
+def nearest(
+    lon: Annotated[float, typer.Option(help="Your longitude.")],
+    lat: Annotated[float, typer.Option(help="Your latitude.")],
+    k: Annotated[int, typer.Option(help="How many stations.")] = 5,
+    service: Annotated[list[str] | None, typer.Option(help="Needed service (repeat).")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Group served (repeat).")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Station kind (repeat).")] = None,
+    min_stars: Annotated[int | None, typer.Option(help="Lowest star rating.")] = None,
+    max_distance: Annotated[float | None, typer.Option(help="Farthest, in metres.")] = None,
+    open_filter: Annotated[str, typer.Option("--open", help="any, now or on_arrival.")] = "any",
+    at: Annotated[str | None, typer.Option(help="ISO time with offset; default now.")] = None,
+    mode: Annotated[str, typer.Option(help="walk or ebike (for arrival times).")] = "ebike",
+    unit: Annotated[str | None, typer.Option(help="seat, bed or charger you need.")] = None,
+    free: Annotated[int, typer.Option(help="Free places of --unit needed.")] = 1,
+    crs: Annotated[str, typer.Option(help="wgs84, gcj02 or bd09 for --lon/--lat.")] = "wgs84",
+) -> None:
+    """Print the nearest stations that match, best first."""
+    import datetime as dt
+
+    from locator.crs import parse_crs, to_wgs84
+    from locator.db import session_scope
+    from locator.errors import ConfigError
+    from locator.nearest import NearestQuery, find_nearest
+
+    s = settings()
+    try:
+        when = dt.datetime.fromisoformat(at) if at else None
+    except ValueError:
+        raise ConfigError(f"at {at!r} must be an ISO time such as 2026-11-21T22:40+08:00") from None
+    wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, parse_crs(crs)))
+    query = NearestQuery(
+        lon=wgs_lon,
+        lat=wgs_lat,
+        k=k,
+        services=tuple(service or ()),
+        groups=tuple(group or ()),
+        kinds=tuple(kind or ()),
+        min_stars=min_stars,
+        max_distance_m=max_distance,
+        open=open_filter,
+        at=when,
+        mode=mode,
+        unit=unit,
+        free=free,  # type: ignore[arg-type]
+    )
+    with session_scope(_open_store()) as session:
+        found = find_nearest(
+            session, query, speed_kmh=s.speed_kmh(), stale_after_min=s.stale_after()
+        )
+    table = Table(title=f"Nearest stations to ({lon}, {lat})")
+    for column in (
+        "#",
+        "code",
+        "name",
+        "distance",
+        "ETA",
+        "hours",
+        "free seat/bed/charger",
+        "stars",
+    ):
+        table.add_column(column)
+    for rank, station in enumerate(found, start=1):
+        free_text = "/".join(
+            "-"
+            if u not in station.capacity
+            else ("?" if station.capacity[u].free is None else str(station.capacity[u].free))
+            for u in ("seat", "bed", "charger")
+        )
+        change = station.hours.next_change
+        hours = station.hours.state + (f" until {change:%a %H:%M}" if change else "")
+        table.add_row(
+            str(rank),
+            station.code,
+            station.record["name_zh"],
+            f"{station.distance_m:,.0f} m",
+            f"{station.eta_min:.0f} min",
+            hours,
+            free_text,
+            str(station.record["stars"] or "-"),
+        )
+    console.print(table)
+    if not found:
+        console.print("no station matches; loosen the filters")
+
+
 # -- serve ---------------------------------------------------------------------------------------
 def _pid_file() -> Path:
     return settings().state_dir / "serve.pid"

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     stale_charger_min: float = Field(
         default=30.0, gt=0, description="A charger count older than this is served as unknown."
     )
+    tile_url: str = Field(
+        default="",
+        description="XYZ tile URL template for the courier page's base map; empty: district "
+        "outlines only (works offline).",
+    )
     log_level: str = Field(default="INFO")
 
     def stale_after(self) -> dict[str, float]:

@@ -112,6 +112,7 @@ class StationCapacity(Base):
         CheckConstraint(f"unit IN ({vocab.sql_in_list(vocab.UNITS)})", name="unit_known"),
         CheckConstraint("maximum >= 0", name="maximum_not_negative"),
         CheckConstraint("occupied >= 0 AND occupied <= maximum", name="occupied_in_range"),
+        Index("ix_station_capacity_unit", "unit", "station_id"),
     )
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from api.schemas import AreaCollection, AreaFeature, Problem, StationCollection, StationFeature
+from locator.db import head_revision
 from locator.io import load_file
 from tests.helpers import square, station, write_geojson
 
@@ -40,7 +41,7 @@ def assert_problem(response, status):
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready == {"status": "ok", "database": "ok", "schema_revision": "0002"}
+    assert ready == {"status": "ok", "database": "ok", "schema_revision": head_revision()}
 
 
 def test_stations_collection_pages_with_links(client, three_stations):

@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from locator.db import current_revision, migrate
+from locator.db import current_revision, head_revision, migrate
 from locator.models import Base
 from tests.conftest import fresh_database
 
@@ -36,6 +36,6 @@ def test_downgrade_to_nothing_and_upgrade_again(cluster):
         ).scalar_one()
     assert tables == 0
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == head_revision()
     engine.dispose()
     cluster.drop_database("locator_migrations")

@@ -1,22 +1,33 @@
-"""Property-based run over the whole OpenAPI spec: no 5xx, every answer fits its own schema."""
+"""Property-based run over the whole OpenAPI spec on the Beijing sample: no 5xx, and every
+answer fits the schema it documents (status, content type, body)."""
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy.orm import sessionmaker
 
-from tests.conftest import make_client
+from api.deps import get_session
+from api.main import create_app
+from locator.config import Settings
+
+# Building the app touches no database; the fixture below wires it to the sample.
+app = create_app(Settings())
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @pytest.fixture
-def api_schema(sample_engine, sample_session, tmp_path):
-    with make_client(sample_engine, sample_session, tmp_path) as client:
-        yield schemathesis.openapi.from_asgi("/openapi.json", client.app)
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
+def sample_app(sample_engine, sample_session):
+    app.state.engine = sample_engine
+    app.state.sessionmaker = sessionmaker(sample_engine)
+    app.dependency_overrides[get_session] = lambda: sample_session
+    yield app
+    app.dependency_overrides.clear()
 
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_spec(case):
-    case.call_and_validate()
+def test_api_conforms_to_its_spec(case, sample_app):
+    # Every check but "schema-valid data is accepted": some rules cannot be written in JSON
+    # Schema (a bbox's min <= max, a time zone on `at`) and are answered with a 422 problem.
+    case.call_and_validate(excluded_checks=[positive_data_acceptance])

@@ -22,6 +22,8 @@ else:  # the vocabularies as enumerations in the OpenAPI spec
     KindParam = Literal[tuple(vocab.KINDS)]
     StatusParam = Literal[tuple(vocab.STATUSES)]
 CODE_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+_NUMBER = r"\s*-?\d{1,3}(\.\d+)?\s*"
+BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 
 def station_feature(record: dict[str, Any]) -> StationFeature:
@@ -43,6 +45,7 @@ def list_stations(
         str | None,
         Query(
             description="min lon, min lat, max lon, max lat (WGS-84)",
+            pattern=BBOX_PATTERN,
             examples=["116.2,39.8,116.5,40.0"],
         ),
     ] = None,
