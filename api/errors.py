@@ -117,7 +117,8 @@ PATTERN_HINTS = {
 def _request_error(error: Mapping[str, Any]) -> dict[str, object]:
     """One request validation error as ``{loc, msg}``, naming the parameter and the value."""
     loc = [str(part) for part in error.get("loc", ())]
-    name = loc[-1] if loc else "request"
+    names = [part for part in error.get("loc", ()) if isinstance(part, str)]
+    name = names[-1] if names else "request"
     message = str(error.get("msg", "is invalid"))
     if error.get("type") == "string_pattern_mismatch" and name in PATTERN_HINTS:
         message = f"must be {PATTERN_HINTS[name]}"
