@@ -323,7 +323,6 @@ def nearest(
     """Print the nearest stations that match, best first."""
     import datetime as dt
 
-    from locator.crs import parse_crs, to_wgs84
     from locator.db import session_scope
     from locator.errors import ConfigError
     from locator.nearest import NearestQuery, find_nearest
@@ -333,10 +332,10 @@ def nearest(
         when = dt.datetime.fromisoformat(at) if at else None
     except ValueError:
         raise ConfigError(f"at {at!r} must be an ISO time such as 2026-11-21T22:40+08:00") from None
-    wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, parse_crs(crs)))
-    query = NearestQuery(
-        lon=wgs_lon,
-        lat=wgs_lat,
+    query = NearestQuery.in_crs(
+        lon,
+        lat,
+        crs,
         k=k,
         services=tuple(service or ()),
         groups=tuple(group or ()),
@@ -347,7 +346,7 @@ def nearest(
         at=when,
         mode=mode,
         unit=unit,
-        free=free,  # type: ignore[arg-type]
+        free=free,
     )
     with session_scope(_open_store()) as session:
         found = find_nearest(

@@ -158,20 +158,24 @@ def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Array, Array]
     return _invert(wgs84_to_bd09, lon, lat)
 
 
+def _epsg_transform(
+    x: npt.ArrayLike, y: npt.ArrayLike, source: int, target: int
+) -> tuple[Array, Array]:
+    if source == target:
+        return _as_arrays(x, y)
+    from pyproj import Transformer
+
+    out_x, out_y = Transformer.from_crs(source, target, always_xy=True).transform(*_as_arrays(x, y))
+    return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+
+
 def to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: CRS) -> tuple[Array, Array]:
     """Convert coordinates in ``crs`` to WGS-84 (lon, lat)."""
     if crs.name == GCJ02:
         return gcj02_to_wgs84(lon, lat)
     if crs.name == BD09:
         return bd09_to_wgs84(lon, lat)
-    x, y = _as_arrays(lon, lat)
-    if crs.epsg in (None, WGS84):
-        return x, y
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs(crs.epsg, WGS84, always_xy=True)
-    out_x, out_y = transformer.transform(x, y)
-    return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+    return _epsg_transform(lon, lat, crs.epsg or WGS84, WGS84)
 
 
 def from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: CRS) -> tuple[Array, Array]:
@@ -180,14 +184,7 @@ def from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: CRS) -> tuple[Array,
         return wgs84_to_gcj02(lon, lat)
     if crs.name == BD09:
         return wgs84_to_bd09(lon, lat)
-    x, y = _as_arrays(lon, lat)
-    if crs.epsg in (None, WGS84):
-        return x, y
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs(WGS84, crs.epsg, always_xy=True)
-    out_x, out_y = transformer.transform(x, y)
-    return np.asarray(out_x, dtype=np.float64), np.asarray(out_y, dtype=np.float64)
+    return _epsg_transform(lon, lat, WGS84, crs.epsg or WGS84)
 
 
 def geodesic_distance_m(

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator import vocab
+from locator.crs import WGS84, parse_crs, to_wgs84
 from locator.errors import ConfigError
 from locator.hours import HoursState, evaluate
 
@@ -78,6 +79,15 @@ class NearestQuery:
     mode: Mode = "ebike"
     unit: str | None = None
     free: int = 1
+
+    @classmethod
+    def in_crs(cls, lon: float, lat: float, crs: str, **filters: Any) -> NearestQuery:
+        """A query whose point is given in ``crs`` (``wgs84``, ``gcj02``, ``bd09``, EPSG)."""
+        system = parse_crs(crs)
+        if system.epsg in (None, WGS84) and not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            cls(lon=lon, lat=lat)  # raises the range error naming lon or lat
+        wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, system))
+        return cls(lon=wgs_lon, lat=wgs_lat, **filters)
 
     def __post_init__(self) -> None:
         if not (-180 <= self.lon <= 180):

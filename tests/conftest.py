@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,9 @@ def engine(cluster: EmbeddedCluster) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session whose work is rolled back after the test (commits become savepoints)."""
+@contextmanager
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back at the end (its commits become savepoints)."""
     with engine.connect() as connection:
         transaction = connection.begin()
         db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
@@ -56,6 +57,13 @@ def session(engine: Engine) -> Iterator[Session]:
         finally:
             db_session.close()
             transaction.rollback()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the empty test database, rolled back after the test."""
+    with rolled_back_session(engine) as db_session:
+        yield db_session
 
 
 @pytest.fixture(scope="session")
@@ -73,14 +81,9 @@ def sample_engine(cluster: EmbeddedCluster) -> Iterator[Engine]:
 
 @pytest.fixture
 def sample_session(sample_engine: Engine) -> Iterator[Session]:
-    with sample_engine.connect() as connection:
-        transaction = connection.begin()
-        db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
-        try:
-            yield db_session
-        finally:
-            db_session.close()
-            transaction.rollback()
+    """A session on the Beijing sample, rolled back after the test."""
+    with rolled_back_session(sample_engine) as db_session:
+        yield db_session
 
 
 def make_client(engine: Engine, db_session: Session, tmp_path: Path) -> TestClient:

@@ -17,13 +17,16 @@ from api.schemas import (
     UnitOut,
 )
 from locator import vocab
-from locator.crs import from_wgs84, parse_crs, to_wgs84
+from locator.crs import from_wgs84, parse_crs
 from locator.nearest import MAX_K, NearestQuery, NearestStation, find_nearest
 
 router = APIRouter(prefix="/v1", tags=["nearest"], responses=problem_responses(422))
 
 if TYPE_CHECKING:
-    ServiceParam = GroupParam = KindParam = UnitParam = str
+    ServiceParam = str
+    GroupParam = str
+    KindParam = str
+    UnitParam = str
 else:  # the vocabularies as enumerations in the OpenAPI spec
     ServiceParam = Literal[tuple(vocab.SERVICES)]
     GroupParam = Literal[tuple(vocab.GROUPS)]
@@ -108,11 +111,10 @@ def nearest(
     ] = "wgs84",
 ) -> NearestCollection:
     """The nearest stations to (lon, lat), best first, as GeoJSON."""
-    system = parse_crs(coordsys)
-    wgs_lon, wgs_lat = (float(v) for v in to_wgs84(lon, lat, system))
-    query = NearestQuery(
-        lon=wgs_lon,
-        lat=wgs_lat,
+    query = NearestQuery.in_crs(
+        lon,
+        lat,
+        coordsys,
         k=k,
         services=tuple(service or ()),
         groups=tuple(group or ()),
