@@ -70,3 +70,30 @@ class InputValidationError(LocatorError, ValueError):
         super().__init__(
             f"{source}: {len(self.problems)} {noun}, nothing was stored:\n{shown}{tail}"
         )
+
+
+class ConflictError(LocatorError):
+    """A write that the current state does not allow (a full station, an empty one).
+
+    ``figures`` carries the current state so that the caller can show it.
+    """
+
+    def __init__(self, message: str, figures: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures or {}
+
+
+class AuthenticationError(LocatorError):
+    """No key, or a key that is unknown or revoked."""
+
+
+class PermissionDeniedError(LocatorError):
+    """A valid key that may not do this."""
+
+
+class RateLimitedError(LocatorError):
+    """Too many writes in a short time with one key."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

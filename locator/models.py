@@ -20,7 +20,9 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -106,12 +108,15 @@ class StationCapacity(Base):
     unit: Mapped[str] = mapped_column(Text, primary_key=True)
     maximum: Mapped[int] = mapped_column(Integer)
     occupied: Mapped[int] = mapped_column(Integer, server_default="0")
+    held: Mapped[int] = mapped_column(Integer, server_default="0")
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint(f"unit IN ({vocab.sql_in_list(vocab.UNITS)})", name="unit_known"),
         CheckConstraint("maximum >= 0", name="maximum_not_negative"),
-        CheckConstraint("occupied >= 0 AND occupied <= maximum", name="occupied_in_range"),
+        CheckConstraint(
+            "occupied >= 0 AND held >= 0 AND occupied + held <= maximum", name="occupied_in_range"
+        ),
         Index("ix_station_capacity_unit", "unit", "station_id"),
     )
 
@@ -210,3 +215,83 @@ class CandidateSite(Base):
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
         Index("ix_candidate_sites_geom", "geom", postgresql_using="gist"),
     )
+
+
+ROLES = ("admin", "analyst", "keeper")
+HOLD_STATUSES = ("active", "confirmed", "released", "expired")
+
+
+class ApiKey(Base):
+    """A key for writing (and for reading history): only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text, unique=True)
+    secret_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")", name="role_known"),
+    )
+
+
+class ApiKeyStation(Base):
+    """The stations a keeper's key may write."""
+
+    __tablename__ = "api_key_stations"
+
+    key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Hold(Base):
+    """A place (usually a bed) kept for someone until it expires or is confirmed."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    unit: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default="active")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in HOLD_STATUSES) + ")", name="status_known"
+        ),
+        CheckConstraint("unit IN ('seat', 'bed', 'charger')", name="unit_known"),
+        Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
+    )
+
+
+class IdempotencyKey(Base):
+    """The stored answer of one write, replayed when the same request is retried."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency_key"),)
