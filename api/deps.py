@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from locator import keys
 from locator.config import Settings
 
 
@@ -22,4 +24,27 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_clock(request: Request) -> Callable[[], dt.datetime]:
+    """The service's clock (replaceable in tests)."""
+    return request.app.state.clock
+
+
+def get_key(
+    session: SessionDep,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <API key>", max_length=300)
+    ] = None,
+    x_api_key: Annotated[str | None, Header(description="The API key", max_length=300)] = None,
+) -> keys.KeyInfo:
+    """The caller's key, from ``Authorization: Bearer <key>`` or ``X-API-Key``."""
+    presented = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        presented = authorization[7:].strip()
+    return keys.authenticate(session, presented)
+
+
+ClockDep = Annotated[Callable[[], dt.datetime], Depends(get_clock)]
+KeyDep = Annotated[keys.KeyInfo, Depends(get_key)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

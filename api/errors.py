@@ -13,12 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
 from locator.errors import (
+    AuthenticationError,
     ConfigError,
+    ConflictError,
     CRSError,
     DatabaseError,
     InputValidationError,
     LocatorError,
     NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
 )
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,11 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # Domain errors and the HTTP status each one answers with; the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
+    (AuthenticationError, 401, "API key needed"),
+    (PermissionDeniedError, 403, "Not allowed"),
     (NotFoundError, 404, "Not found"),
+    (ConflictError, 409, "Conflict"),
+    (RateLimitedError, 429, "Too many writes"),
     (InputValidationError, 422, "Invalid input"),
     (CRSError, 422, "Invalid coordinate system"),
     (ConfigError, 422, "Invalid parameter"),
@@ -36,12 +44,28 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+def problem_for(exc: LocatorError) -> JSONResponse:
+    """The problem response for a domain error, by the table above."""
+    status, title = next((s, t) for kind, s, t in STATUS_BY_ERROR if isinstance(exc, kind))
+    errors = None
+    if isinstance(exc, InputValidationError):
+        errors = [{"loc": [p.field or "", p.row or 0], "msg": str(p)} for p in exc.problems]
+    headers = {}
+    if isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    current = exc.figures if isinstance(exc, ConflictError) else None
+    return problem(status, title, str(exc), errors=errors, headers=headers, current=current)
+
+
 def problem(
     status: int,
     title: str,
     detail: str,
     errors: Sequence[Mapping[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    current: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type="about:blank",
@@ -49,9 +73,10 @@ def problem(
         status=status,
         detail=detail,
         errors=None if errors is None else [dict(e) for e in errors],
+        current=None if current is None else dict(current),
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True),
+        body.model_dump(mode="json", exclude_none=True),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(headers) if headers else None,
@@ -71,22 +96,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LocatorError)
     async def locator_error(request: Request, exc: LocatorError) -> JSONResponse:
-        for error_type, status, title in STATUS_BY_ERROR:
-            if isinstance(exc, error_type):
-                if status >= 500:
-                    log.error("%s %s: %s", request.method, request.url.path, exc)
-                errors = None
-                if isinstance(exc, InputValidationError):
-                    errors = [
-                        {"loc": [p.field or "", p.row or 0], "msg": str(p)} for p in exc.problems
-                    ]
-                return problem(
-                    status,
-                    title,
-                    str(exc),
-                    errors=None if errors is None else [dict(e) for e in errors],
-                )
-        raise exc  # pragma: no cover - LocatorError is the last row
+        response = problem_for(exc)
+        if response.status_code >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

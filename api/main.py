@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from api import errors
-from api.routes import districts, health, nearest, stations, vocabularies
+from api.ratelimit import RateLimiter
+from api.routes import capacity, districts, health, nearest, stations, vocabularies
 from locator import __version__
 from locator.config import Settings
 from locator.db import make_engine, resolve_url
@@ -37,7 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = lambda: dt.datetime.now(dt.UTC)
+    app.state.rate_limiter = RateLimiter(settings.writes_per_minute)
     errors.install(app)
-    for module in (health, stations, nearest, districts, vocabularies):
+    for module in (health, stations, nearest, capacity, districts, vocabularies):
         app.include_router(module.router)
     return app

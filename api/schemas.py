@@ -16,6 +16,9 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+    current: dict[str, Any] | None = Field(
+        default=None, description="For a refused capacity change: the figures as they are."
+    )
 
 
 class Health(BaseModel):
@@ -184,3 +187,39 @@ class NearestCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[NearestFeature]
     query: NearestQueryOut
+
+
+class UnitFiguresOut(BaseModel):
+    station: str
+    unit: str
+    maximum: int = Field(ge=0)
+    occupied: int = Field(ge=0)
+    held: int = Field(ge=0)
+    free: int = Field(ge=0)
+    reported_at: dt.datetime | None
+
+
+class CountIn(BaseModel):
+    count: int = Field(ge=0, le=100_000, description="Places in use now (a head count).")
+
+
+class MaximumIn(BaseModel):
+    maximum: int = Field(ge=0, le=100_000, description="How many places the unit has.")
+
+
+class HoldIn(BaseModel):
+    unit: Literal["seat", "bed", "charger"] = "bed"
+    minutes: float | None = Field(
+        default=None, gt=0, le=1440, description="Until it expires; the default is a setting."
+    )
+    note: str | None = Field(default=None, max_length=200)
+
+
+class HoldOut(BaseModel):
+    id: int
+    station: str
+    unit: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    status: str
+    figures: UnitFiguresOut

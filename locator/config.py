@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="XYZ tile URL template for the courier page's base map; empty: district "
         "outlines only (works offline).",
     )
+    hold_minutes: float = Field(
+        default=90.0, gt=0, le=1440, description="How long a bed hold lasts unless confirmed."
+    )
+    writes_per_minute: float = Field(
+        default=120.0, gt=0, description="Capacity writes allowed per API key and minute."
+    )
     log_level: str = Field(default="INFO")
 
     def stale_after(self) -> dict[str, float]:
