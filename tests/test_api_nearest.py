@@ -1,6 +1,5 @@
 """GET /v1/nearest: GeoJSON ordered by distance, China's coordinate systems, clear 422s."""
 
-
 import pytest
 
 from api.schemas import NearestCollection, Problem
