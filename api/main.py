@@ -11,7 +11,16 @@ from sqlalchemy.orm import sessionmaker
 
 from api import errors
 from api.ratelimit import RateLimiter
-from api.routes import capacity, districts, health, nearest, stations, vocabularies
+from api.routes import (
+    capacity,
+    districts,
+    feeds,
+    health,
+    nearest,
+    stations,
+    vocabularies,
+)
+from api.stream import CapacityBroadcaster
 from locator import __version__
 from locator.config import Settings
 from locator.db import make_engine, resolve_url
@@ -23,12 +32,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(resolve_url(settings), pool_size=10, max_overflow=20)
+        url = resolve_url(settings)
+        engine = make_engine(url, pool_size=10, max_overflow=20)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        app.state.broadcaster = CapacityBroadcaster(url)
         try:
             yield
         finally:
+            app.state.broadcaster.close()
             engine.dispose()
 
     app = FastAPI(
@@ -42,6 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = lambda: dt.datetime.now(dt.UTC)
     app.state.rate_limiter = RateLimiter(settings.writes_per_minute)
     errors.install(app)
-    for module in (health, stations, nearest, capacity, districts, vocabularies):
+    for module in (health, stations, nearest, capacity, feeds, districts, vocabularies):
         app.include_router(module.router)
     return app

@@ -223,3 +223,71 @@ class HoldOut(BaseModel):
     expires_at: dt.datetime
     status: str
     figures: UnitFiguresOut
+
+
+class GbfsFeed(BaseModel):
+    name: str
+    url: str
+
+
+class GbfsFeeds(BaseModel):
+    feeds: list[GbfsFeed]
+
+
+class GbfsDiscovery(BaseModel):
+    last_updated: int
+    ttl: int
+    version: str
+    data: dict[str, GbfsFeeds]
+
+
+class GbfsStationInformation(BaseModel):
+    station_id: str
+    name: str
+    name_en: str | None
+    lat: float
+    lon: float
+    address: str | None
+    kind: str
+    operator: str | None
+    district: str | None
+    services: list[str]
+    groups_served: list[str]
+    opening_hours: str
+    stars: int | None
+    capacity: dict[str, int]
+
+
+class GbfsInformationData(BaseModel):
+    stations: list[GbfsStationInformation]
+
+
+class GbfsInformation(BaseModel):
+    last_updated: int
+    ttl: int
+    version: str
+    data: GbfsInformationData
+
+
+class GbfsUnitStatus(BaseModel):
+    maximum: int
+    available: int | None = Field(description="Free places; null when the count is stale.")
+    last_reported: int | None = Field(description="POSIX seconds of the last count.")
+
+
+class GbfsStationStatus(BaseModel):
+    station_id: str
+    is_open: bool | None = Field(description="Open now; null when the hours are unknown.")
+    units: dict[str, GbfsUnitStatus]
+    last_reported: int | None
+
+
+class GbfsStatusData(BaseModel):
+    stations: list[GbfsStationStatus]
+
+
+class GbfsStatus(BaseModel):
+    last_updated: int
+    ttl: int
+    version: str
+    data: GbfsStatusData

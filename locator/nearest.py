@@ -30,6 +30,8 @@ from locator.hours import HoursState, evaluate
 SPHERE_SLACK = 0.01  # |ellipsoid / sphere distance - 1| is below 0.6 % on Earth
 RARE_UNIT_SHARE = 0.05  # below this share of stations having a unit, start from the unit
 MAX_K = 50
+EARLIEST_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # opening hours are judged in this range
+LATEST_AT = dt.datetime(2100, 12, 31, tzinfo=dt.UTC)
 OpenFilter = Literal["any", "now", "on_arrival"]
 Mode = Literal["walk", "ebike"]
 
@@ -118,6 +120,11 @@ class NearestQuery:
             raise ConfigError(f"free {self.free!r} must be between 1 and 1000")
         if self.at is not None and self.at.tzinfo is None:
             raise ConfigError(f"at {self.at.isoformat()!r} must carry a time zone")
+        if self.at is not None and not (EARLIEST_AT <= self.at <= LATEST_AT):
+            raise ConfigError(
+                f"at {self.at.isoformat()!r} must lie between {EARLIEST_AT:%Y-%m-%d} and "
+                f"{LATEST_AT:%Y-%m-%d}"
+            )
 
 
 @dataclass(frozen=True)

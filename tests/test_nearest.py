@@ -208,6 +208,7 @@ def test_answer_carries_bearing_eta_hours_and_freshness(session, tmp_path):
         ({"services": ("sauna",)}, "services ['sauna'] unknown"),
         ({"unit": "sofa"}, "unit 'sofa' must be one of seat, bed, charger"),
         ({"at": dt.datetime(2026, 11, 21, 22, 40)}, "must carry a time zone"),
+        ({"at": dt.datetime(242, 9, 13, tzinfo=dt.UTC)}, "must lie between 2000-01-01 and"),
     ],
 )
 def test_bad_queries_name_the_parameter(kwargs, message):

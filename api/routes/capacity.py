@@ -21,7 +21,9 @@ from api.schemas import CountIn, HoldIn, HoldOut, MaximumIn, UnitFiguresOut
 from locator import capacity, idempotency, keys, vocab
 from locator.errors import ConflictError
 
-router = APIRouter(tags=["capacity"], responses=problem_responses(401, 403, 404, 409, 422, 429))
+router = APIRouter(
+    tags=["capacity"], responses=problem_responses(400, 401, 403, 404, 409, 422, 429)
+)
 
 if TYPE_CHECKING:
     UnitParam = str

@@ -106,8 +106,10 @@ def upgrade() -> None:
         LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM pg_notify('capacity', json_build_object(
-                'event_id', NEW.id, 'station_id', NEW.station_id, 'unit', NEW.unit,
-                'action', NEW.action, 'occupied', NEW.occupied_after,
+                'event_id', NEW.id,
+                'station', (SELECT code FROM stations WHERE id = NEW.station_id),
+                'unit', NEW.unit, 'action', NEW.action, 'occupied', NEW.occupied_after,
+                'held', coalesce((NEW.detail ->> 'held')::int, 0),
                 'maximum', NEW.maximum_after, 'at', NEW.occurred_at)::text);
             RETURN NULL;
         END $$;
