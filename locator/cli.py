@@ -32,8 +32,10 @@ db_app = typer.Typer(
 load_app = typer.Typer(
     help="Load files into the store (validated whole, upserted by code).", no_args_is_help=True
 )
+keys_app = typer.Typer(help="API keys for keepers, analysts and admins.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+app.add_typer(keys_app, name="keys")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -300,6 +302,62 @@ def _print_summary() -> None:
         )
     console.print(table)
     console.print("records: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+# -- keys ----------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who holds the key.")],
+    role: Annotated[str, typer.Option(help="admin, analyst or keeper.")] = "keeper",
+    station: Annotated[
+        list[str] | None, typer.Option(help="Station code a keeper may write (repeat).")
+    ] = None,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from locator import keys
+    from locator.db import session_scope
+
+    with session_scope(_open_store()) as session:
+        secret, info = keys.create_key(session, name, role, stations=tuple(station or ()))
+    console.print(f"created {info.role} key {info.prefix} for {info.name!r}", highlight=False)
+    console.print("key (shown only now; keep it secret):", highlight=False)
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (without secrets)."""
+    from locator import keys
+    from locator.db import session_scope
+
+    with session_scope(_open_store()) as session:
+        found = keys.list_keys(session)
+    table = Table(title="API keys")
+    for column in ("id", "name", "role", "stations", "created", "revoked"):
+        table.add_column(column)
+    for key in found:
+        table.add_row(
+            key.prefix,
+            key.name,
+            key.role,
+            ", ".join(key.stations) or "-",
+            f"{key.created_at:%Y-%m-%d %H:%M}" if key.created_at else "-",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "-",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's id (its prefix).")]) -> None:
+    """Revoke a key; it stops working at once."""
+    import datetime as dt
+
+    from locator import keys
+    from locator.db import session_scope
+
+    with session_scope(_open_store()) as session:
+        keys.revoke_key(session, prefix, now=dt.datetime.now(dt.UTC))
+    console.print(f"revoked {prefix}")
 
 
 # -- nearest -------------------------------------------------------------------------------------
