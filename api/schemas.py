@@ -291,3 +291,30 @@ class GbfsStatus(BaseModel):
     ttl: int
     version: str
     data: GbfsStatusData
+
+
+class EventOut(BaseModel):
+    id: int
+    occurred_at: dt.datetime
+    unit: str
+    action: str
+    delta: int | None
+    occupied_after: int
+    maximum_after: int
+    actor: str
+
+
+class HourProfileOut(BaseModel):
+    hour_of_week: int = Field(ge=0, lt=168, description="0 = Monday 00:00-01:00, Beijing time")
+    observed_h: float
+    mean_occupied: float | None
+    peak: int | None
+    share_full: float | None
+
+
+class HistoryOut(BaseModel):
+    station: str
+    since: dt.datetime
+    until: dt.datetime
+    events: list[EventOut]
+    profile: dict[str, list[HourProfileOut]]

@@ -67,6 +67,16 @@ def station_id(session: Session, code: str) -> int:
     return int(value)
 
 
+def units_of(session: Session, code: str) -> list[str]:
+    """The units station ``code`` has."""
+    sid = station_id(session, code)
+    rows = session.execute(
+        text("SELECT unit FROM station_capacity WHERE station_id = :sid ORDER BY unit"),
+        {"sid": sid},
+    )
+    return [str(r.unit) for r in rows]
+
+
 def figures(session: Session, code: str, unit: str, *, for_update: bool = False) -> UnitFigures:
     """Current figures of one unit; :class:`NotFoundError` when the station lacks the unit.
 

@@ -33,6 +33,8 @@ load_app = typer.Typer(
     help="Load files into the store (validated whole, upserted by code).", no_args_is_help=True
 )
 keys_app = typer.Typer(help="API keys for keepers, analysts and admins.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports from the event log.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(keys_app, name="keys")
@@ -358,6 +360,92 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's id (its pr
     with session_scope(_open_store()) as session:
         keys.revoke_key(session, prefix, now=dt.datetime.now(dt.UTC))
     console.print(f"revoked {prefix}")
+
+
+# -- reports -------------------------------------------------------------------------------------
+@report_app.command("utilization")
+def report_utilization(
+    days: Annotated[float, typer.Option(help="The window: this many days up to now.")] = 28.0,
+    until: Annotated[str | None, typer.Option(help="End of the window (ISO); default now.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the CSV and PNG.")] = Path("reports"),
+) -> None:
+    """Use per station and unit (CSV), hour-of-week chart (PNG), and idle stations (CSV)."""
+    import csv
+    import datetime as dt
+
+    from locator.charts import utilization_chart
+    from locator.db import session_scope
+    from locator.errors import ConfigError
+    from locator.usage import idle_stations, utilization
+
+    try:
+        end = dt.datetime.fromisoformat(until) if until else dt.datetime.now(dt.UTC)
+    except ValueError:
+        raise ConfigError(
+            f"until {until!r} must be an ISO time such as 2026-11-21T00:00+08:00"
+        ) from None
+    if end.tzinfo is None:
+        raise ConfigError(f"until {until!r} must carry a time zone")
+    start = end - dt.timedelta(days=days)
+    with console.status("reading the event log …"), session_scope(_open_store()) as session:
+        rows = utilization(session, since=start, until=end)
+        idle = idle_stations(session, now=end, days=min(days, 7.0))
+    out.mkdir(parents=True, exist_ok=True)
+    table_path = out / "utilization.csv"
+    with open(table_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "station",
+                "unit",
+                "maximum",
+                "events",
+                "observed_h",
+                "mean_occupied",
+                "mean_rate",
+                "peak",
+                "share_full",
+            ]
+        )
+        for r in rows:
+            writer.writerow(
+                [
+                    r.code,
+                    r.unit,
+                    r.maximum,
+                    r.events,
+                    f"{r.observed_h:.2f}",
+                    _fmt(r.mean_occupied),
+                    _fmt(r.mean_rate),
+                    r.peak,
+                    _fmt(r.share_full),
+                ]
+            )
+    idle_path = out / "idle_stations.csv"
+    with open(idle_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["station", "name", "posted_open_hours", "last_activity"])
+        for flag in idle:
+            writer.writerow(
+                [
+                    flag["code"],
+                    flag["name_zh"],
+                    flag["posted_open_hours"],
+                    flag["last_activity"] or "",
+                ]
+            )
+    chart = utilization_chart(
+        rows, out / "utilization.png", title=f"Station use {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    )
+    console.print(
+        f"{len(rows)} station units -> {table_path}\nchart -> {chart}\n"
+        f"{len(idle)} stations posted open without activity -> {idle_path}",
+        highlight=False,
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 # -- nearest -------------------------------------------------------------------------------------

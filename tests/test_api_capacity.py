@@ -160,3 +160,21 @@ def test_writes_are_rate_limited_per_key(client, world):
     limited = client.post(url, headers=auth(secrets["admin"]))
     assert int(limited.headers["Retry-After"]) >= 1
     assert client.post(url, headers=auth(secrets["keeper"])).status_code == 200
+
+
+def test_history_is_for_analysts_admins_and_the_station_keeper(client, world):
+    secrets, clock = world
+    client.post("/v1/stations/APT/capacity/bed/check-in", headers=auth(secrets["keeper"]))
+    params = {"since": "2026-11-24T00:00:00+00:00", "until": "2026-11-25T00:00:00+00:00"}
+    assert client.get("/v1/stations/APT/history", params=params).status_code == 401
+    for role in ("analyst", "admin", "keeper"):
+        answer = client.get("/v1/stations/APT/history", params=params,
+                            headers=auth(secrets[role]))
+        assert answer.status_code == 200, role
+    body = answer.json()
+    assert [e["action"] for e in body["events"]] == ["set_count", "check_in"]
+    assert sorted(body["profile"]) == ["bed", "seat"]
+    tuesday_22 = body["profile"]["bed"][24 + 22]  # 2026-11-24 is a Tuesday; 22:00 UTC+0 = 06:00
+    assert len(body["profile"]["bed"]) == 168 and tuesday_22["hour_of_week"] == 46
+    assert client.get("/v1/stations/POST/history", params=params,
+                      headers=auth(secrets["keeper"])).status_code == 403

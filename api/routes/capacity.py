@@ -7,18 +7,27 @@ same way, and is rate-limited per key.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api.deps import ClockDep, KeyDep, SessionDep
 from api.errors import problem_for, problem_responses
 from api.routes.stations import CODE_PATTERN
-from api.schemas import CountIn, HoldIn, HoldOut, MaximumIn, UnitFiguresOut
-from locator import capacity, idempotency, keys, vocab
+from api.schemas import (
+    CountIn,
+    HistoryOut,
+    HoldIn,
+    HoldOut,
+    HourProfileOut,
+    MaximumIn,
+    UnitFiguresOut,
+)
+from locator import capacity, idempotency, keys, usage, vocab
 from locator.errors import ConflictError
 
 router = APIRouter(
@@ -260,3 +269,41 @@ router.post("/v1/holds/{hold_id}/confirm", response_model=HoldOut)(
 router.delete("/v1/holds/{hold_id}", response_model=HoldOut)(
     _hold_write("release_hold", "The person will not come: the held place is free again.")
 )
+
+
+@router.get("/v1/stations/{code}/history", response_model=HistoryOut)
+def get_history(
+    session: SessionDep,
+    key: KeyDep,
+    clock: ClockDep,
+    code: CodePath,
+    since: Annotated[
+        dt.datetime | None, Query(description="Start (with offset); default 7 days ago")
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, Query(description="End (with offset); default now")
+    ] = None,
+    unit: UnitParam | None = None,
+) -> HistoryOut:
+    """The station's event log and its use per hour of the week (analysts, admins, its keeper)."""
+    if key.role == "keeper":
+        keys.require_write(key, capacity.station_id(session, code), code)
+    else:
+        keys.require_read_private(key)
+    end = until or clock()
+    start = since or end - dt.timedelta(days=7)
+    events = usage.history(session, code, since=start, until=end, unit=unit)
+    units = [unit] if unit else capacity.units_of(session, code)
+    return HistoryOut(
+        station=code,
+        since=start,
+        until=end,
+        events=events,  # type: ignore[arg-type]
+        profile={
+            u: [
+                HourProfileOut(**vars(p))
+                for p in usage.profile(session, code, u, since=start, until=end)
+            ]
+            for u in units
+        },
+    )

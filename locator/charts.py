@@ -1,0 +1,48 @@
+"""PNG charts for reports (matplotlib, drawn off-screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from locator.usage import HOURS_PER_WEEK, Utilization
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def utilization_chart(rows: list[Utilization], path: Path, *, title: str) -> Path:
+    """Mean occupancy rate and share of time full per hour of the week, over all stations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    occupied = [0.0] * HOURS_PER_WEEK
+    places = [0.0] * HOURS_PER_WEEK
+    full = [0.0] * HOURS_PER_WEEK
+    observed = [0.0] * HOURS_PER_WEEK
+    for row in rows:
+        for slot in row.profile:
+            if slot.mean_occupied is None or not row.maximum:
+                continue
+            occupied[slot.hour_of_week] += slot.mean_occupied * slot.observed_h
+            places[slot.hour_of_week] += row.maximum * slot.observed_h
+            full[slot.hour_of_week] += (slot.share_full or 0) * slot.observed_h
+            observed[slot.hour_of_week] += slot.observed_h
+    rate = [o / p if p else 0.0 for o, p in zip(occupied, places, strict=True)]
+    share_full = [f / h if h else 0.0 for f, h in zip(full, observed, strict=True)]
+    figure, axes = plt.subplots(figsize=(12, 4), dpi=100)
+    hours = range(HOURS_PER_WEEK)
+    axes.plot(hours, rate, label="places in use (share)", color="#c0392b")
+    axes.plot(hours, share_full, label="time full (share)", color="#2c3e50", linestyle="--")
+    axes.set_xticks(range(0, HOURS_PER_WEEK, 24), DAYS)
+    axes.set_xlim(0, HOURS_PER_WEEK - 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("hour of the week (Beijing time)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right")
+    axes.set_title(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

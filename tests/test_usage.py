@@ -1,0 +1,79 @@
+"""History, hour-of-week profiles and idle flags from the event log (known answers)."""
+
+import datetime as dt
+
+import pytest
+
+from locator import capacity, usage
+from locator.errors import ConfigError
+from locator.io import load_file
+from tests.helpers import station, write_geojson
+
+# Monday 2026-11-23 08:00 in Beijing.
+MONDAY_8 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=usage.SHANGHAI)
+
+
+@pytest.fixture
+def used(session, tmp_path):
+    load_file(
+        session,
+        "stations",
+        write_geojson(
+            tmp_path / "s.geojson",
+            [
+                station("BUSY", 116.41, 39.93, seats=2, opening_hours="24/7"),
+                station("IDLE", 116.42, 39.93, seats=2, opening_hours="Mo-Fr 09:00-18:00"),
+                station(
+                    "NIGHT", 116.43, 39.93, seats=2, opening_hours="Mo 02:00-03:00", status="closed"
+                ),
+            ],
+        ),
+    )
+    h = dt.timedelta(hours=1)
+    capacity.set_count(session, "BUSY", "seat", 0, actor="k", now=MONDAY_8)
+    capacity.check_in(session, "BUSY", "seat", actor="k", now=MONDAY_8 + h / 2)  # 08:30 -> 1
+    capacity.check_in(session, "BUSY", "seat", actor="k", now=MONDAY_8 + h)  # 09:00 -> 2 (full)
+    capacity.check_out(session, "BUSY", "seat", actor="k", now=MONDAY_8 + 1.5 * h)  # 09:30 -> 1
+
+
+def test_profile_weights_occupancy_by_time(session, used):
+    slots = usage.profile(
+        session, "BUSY", "seat", since=MONDAY_8, until=MONDAY_8 + dt.timedelta(hours=2)
+    )
+    eight, nine = slots[8], slots[9]  # Monday 08:00 and 09:00
+    assert (eight.observed_h, eight.mean_occupied, eight.peak, eight.share_full) == (
+        1.0,
+        0.5,
+        1,
+        0.0,
+    )
+    assert (nine.observed_h, nine.mean_occupied, nine.peak, nine.share_full) == (1.0, 1.5, 2, 0.5)
+    assert slots[10].observed_h == 0 and slots[10].mean_occupied is None
+
+
+def test_history_lists_events_in_order(session, used):
+    events = usage.history(session, "BUSY", since=MONDAY_8, until=MONDAY_8 + dt.timedelta(days=1))
+    assert [e["action"] for e in events] == ["set_count", "check_in", "check_in", "check_out"]
+    assert [e["occupied_after"] for e in events] == [0, 1, 2, 1]
+
+
+def test_idle_stations_posted_open_are_flagged(session, used):
+    flagged = usage.idle_stations(session, now=MONDAY_8 + dt.timedelta(days=2), days=3)
+    assert [f["code"] for f in flagged] == ["IDLE"]  # BUSY is used; NIGHT is closed
+    assert flagged[0]["posted_open_hours"] == 18  # Monday and Tuesday 09:00-18:00
+
+
+def test_windows_are_checked(session, used):
+    with pytest.raises(ConfigError, match="must come before"):
+        usage.history(session, "BUSY", since=MONDAY_8, until=MONDAY_8)
+    with pytest.raises(ConfigError, match="at most 366 days"):
+        usage.profile(
+            session, "BUSY", "seat", since=MONDAY_8, until=MONDAY_8 + dt.timedelta(days=400)
+        )
+
+
+def test_utilization_of_every_station(session, used):
+    rows = usage.utilization(session, since=MONDAY_8, until=MONDAY_8 + dt.timedelta(hours=2))
+    busy = next(r for r in rows if (r.code, r.unit) == ("BUSY", "seat"))
+    assert (busy.events, busy.observed_h, busy.mean_occupied, busy.peak) == (4, 2.0, 1.0, 2)
+    assert busy.mean_rate == pytest.approx(0.5) and busy.share_full == pytest.approx(0.25)
