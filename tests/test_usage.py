@@ -77,3 +77,44 @@ def test_utilization_of_every_station(session, used):
     busy = next(r for r in rows if (r.code, r.unit) == ("BUSY", "seat"))
     assert (busy.events, busy.observed_h, busy.mean_occupied, busy.peak) == (4, 2.0, 1.0, 2)
     assert busy.mean_rate == pytest.approx(0.5) and busy.share_full == pytest.approx(0.25)
+
+
+def test_report_command_writes_tables_and_chart(cluster, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from locator.cli import app
+    from locator.db import session_scope
+    from tests.conftest import fresh_database
+
+    engine = fresh_database(cluster, "locator_report")
+    with session_scope(engine) as session:
+        load_file(
+            session,
+            "stations",
+            write_geojson(
+                tmp_path / "s.geojson",
+                [
+                    station("BUSY", 116.41, 39.93, seats=2, opening_hours="24/7"),
+                    station("IDLE", 116.42, 39.93, seats=2, opening_hours="24/7"),
+                ],
+            ),
+        )
+        for hours in range(0, 48, 3):
+            at = MONDAY_8 + dt.timedelta(hours=hours)
+            capacity.check_in(session, "BUSY", "seat", actor="k", now=at)
+            capacity.check_out(session, "BUSY", "seat", actor="k", now=at + dt.timedelta(hours=1))
+    monkeypatch.setenv("LOCATOR_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    out = tmp_path / "reports"
+    until = (MONDAY_8 + dt.timedelta(days=2)).isoformat()
+    result = CliRunner().invoke(
+        app, ["report", "utilization", "--days", "3", "--until", until, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = (out / "utilization.csv").read_text().splitlines()
+    assert rows[0].startswith("station,unit,maximum,events")
+    busy = next(r for r in rows if r.startswith("BUSY,seat"))
+    assert busy.split(",")[3] == "32"  # 16 check-ins and 16 check-outs in the window
+    assert (out / "idle_stations.csv").read_text().splitlines()[1].startswith("IDLE,")
+    assert (out / "utilization.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    engine.dispose()
+    cluster.drop_database("locator_report")
