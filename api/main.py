@@ -17,6 +17,7 @@ from api.routes import (
     feeds,
     health,
     nearest,
+    page,
     stations,
     vocabularies,
 )
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = lambda: dt.datetime.now(dt.UTC)
     app.state.rate_limiter = RateLimiter(settings.writes_per_minute)
     errors.install(app)
-    for module in (health, stations, nearest, capacity, feeds, districts, vocabularies):
+    for module in (health, stations, nearest, capacity, feeds, districts, vocabularies, page):
         app.include_router(module.router)
+    page.mount_static(app)
     return app

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything the locator needs on Debian/Ubuntu: PostgreSQL + PostGIS (apt) and a
-# Python virtual environment in .venv with the project and its test tools (pip).
+# Set up everything the locator needs on Debian/Ubuntu: PostgreSQL + PostGIS and headless
+# Chromium for the browser tests (apt), and a Python virtual environment in .venv with the
+# project and its test tools (pip).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,25 @@ if ! have_postgis; then
         exit 1
     fi
     apt_install "postgresql-$major" "postgresql-$major-postgis-3"
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    command -v apt-get >/dev/null || {
+        echo "Chromium (for the browser tests) is missing and apt-get is not available;" >&2
+        echo "install chromium and chromium-driver yourself." >&2
+        exit 1
+    }
+    log "installing Chromium for the browser tests (apt)"
+    apt_install chromium chromium-driver
+fi
+if command -v fc-list >/dev/null && command -v apt-get >/dev/null; then  # text in screenshots
+    fonts=()
+    [ -n "$(fc-list :lang=zh family)" ] || fonts+=(fonts-noto-cjk)
+    [ -n "$(fc-list ':charset=1f50b' family)" ] || fonts+=(fonts-noto-color-emoji)
+    if [ "${#fonts[@]}" -gt 0 ]; then
+        log "installing fonts for the page screenshots (apt)"
+        apt_install "${fonts[@]}"
+    fi
 fi
 
 python=${PYTHON:-python3}
