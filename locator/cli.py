@@ -648,7 +648,12 @@ def demo(
     serve(host=None, port=None, background=True, stop=False)
     url = f"http://{s.host}:{s.port}"
     console.print(
-        f"\nTry: {url}/v1/stations?limit=3   {url}/v1/districts   {url}/docs", highlight=False
+        f"\nCourier page (phone, 中文/English): {url}/\n"
+        f"API docs: {url}/docs\n"
+        f"Nearest open stations with a microwave: "
+        f"{url}/v1/nearest?lon=116.3975&lat=39.9087&service=microwave&open=now\n"
+        f"Live station status feed: {url}/v1/gbfs/station_status.json",
+        highlight=False,
     )
 
 
