@@ -163,7 +163,7 @@ def test_writes_are_rate_limited_per_key(client, world):
 
 
 def test_history_is_for_analysts_admins_and_the_station_keeper(client, world):
-    secrets, clock = world
+    secrets, _ = world
     client.post("/v1/stations/APT/capacity/bed/check-in", headers=auth(secrets["keeper"]))
     params = {"since": "2026-11-24T00:00:00+00:00", "until": "2026-11-25T00:00:00+00:00"}
     assert client.get("/v1/stations/APT/history", params=params).status_code == 401
