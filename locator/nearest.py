@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -237,7 +238,7 @@ def find_nearest(
     """
     now = now or dt.datetime.now(dt.UTC)
     at = query.at or now
-    rare = query.unit is not None and _unit_share(session, query.unit) < RARE_UNIT_SHARE
+    rare = query.unit is not None and _is_rare_unit(session, query.unit)
     context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, rare)
     if query.unit is None:
         return _search(session, context, "any", query.k)
@@ -258,18 +259,34 @@ class _Context:
     rare_unit: bool
 
 
-def _unit_share(session: Session, unit: str) -> float:
-    """Share of stations that have ``unit`` at all: decides how the search starts (only its
-    speed depends on it, never its answer)."""
-    row = session.execute(
+_RARE_CACHE: dict[tuple[str, str], tuple[float, bool]] = {}
+_RARE_CACHE_TTL_S = 60.0
+
+
+def _is_rare_unit(session: Session, unit: str) -> bool:
+    """Whether fewer than ``RARE_UNIT_SHARE`` of the stations have ``unit``.
+
+    It decides how the search starts, so only the speed depends on it, never the answer; it is
+    counted at most once a minute per database and unit, and the count stops at the threshold.
+    """
+    key = (str(session.connection().engine.url), unit)
+    cached = _RARE_CACHE.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _RARE_CACHE_TTL_S:
+        return cached[1]
+    stations = session.execute(
+        text("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'stations'::regclass")
+    ).scalar_one()
+    threshold = int(float(stations) * RARE_UNIT_SHARE) + 1
+    with_unit = session.execute(
         text(
-            "SELECT (SELECT count(*) FROM station_capacity WHERE unit = :unit AND maximum > 0), "
-            "(SELECT reltuples FROM pg_class WHERE oid = 'stations'::regclass)"
+            "SELECT count(*) FROM (SELECT 1 FROM station_capacity "
+            "WHERE unit = :unit AND maximum > 0 LIMIT :threshold) s"
         ),
-        {"unit": unit},
-    ).one()
-    with_unit, stations = float(row[0]), max(float(row[1]), 1.0)
-    return with_unit / stations
+        {"unit": unit, "threshold": threshold},
+    ).scalar_one()
+    rare = int(with_unit) < threshold
+    _RARE_CACHE[key] = (time.monotonic(), rare)
+    return rare
 
 
 def _search(
