@@ -27,8 +27,8 @@ from locator import vocab
 from locator.crs import WGS84, parse_crs, to_wgs84
 from locator.errors import ConfigError
 from locator.hours import HoursState, evaluate
+from locator.sphere import SPHERE_SLACK
 
-SPHERE_SLACK = 0.01  # |ellipsoid / sphere distance - 1| is below 0.6 % on Earth
 RARE_UNIT_SHARE = 0.05  # below this share of stations having a unit, start from the unit
 MAX_K = 50
 EARLIEST_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # opening hours are judged in this range
