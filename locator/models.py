@@ -11,10 +11,12 @@ import datetime as dt
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Computed,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -295,3 +297,69 @@ class IdempotencyKey(Base):
     )
 
     __table_args__ = (UniqueConstraint("key_id", "idempotency_key", name="uq_idempotency_key"),)
+
+
+PLAN_STATUSES = ("optimal", "time_limit", "heuristic", "infeasible")
+
+
+class Plan(Base):
+    """One siting run: its inputs (enough to re-run it), data fingerprint and answer."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    demand_source: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    new_sites: Mapped[int] = mapped_column(Integer)
+    capacitated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    solver: Mapped[str] = mapped_column(Text)
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer, server_default="0")
+    data_version: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[dict[str, object]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text)
+    objective: Mapped[float] = mapped_column(Float)
+    bound: Mapped[float | None] = mapped_column(Float)
+    gap: Mapped[float | None] = mapped_column(Float)
+    covered_before: Mapped[float] = mapped_column(Float)
+    demand_total: Mapped[float] = mapped_column(Float)
+    results: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_by_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in PLAN_STATUSES) + ")", name="status_known"
+        ),
+        CheckConstraint("new_sites >= 0", name="new_sites_not_negative"),
+        CheckConstraint("radius_m IS NULL OR radius_m > 0", name="radius_positive"),
+        Index("ix_plans_created_at", "created_at"),
+    )
+
+
+class PlanSite(Base):
+    """A site a plan proposes, in rank order, with the workers it adds."""
+
+    __tablename__ = "plan_sites"
+
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_code: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    required: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    workers_added: Mapped[float] = mapped_column(Float)
+    running_total: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(_point(), nullable=False)
+
+    __table_args__ = (CheckConstraint("rank >= 1", name="rank_positive"),)
