@@ -46,3 +46,59 @@ def utilization_chart(rows: list[Utilization], path: Path, *, title: str) -> Pat
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def coverage_curve_chart(
+    *,
+    covered_before: float,
+    running_totals: list[float],
+    beyond: list[float],
+    demand_total: float,
+    path: Path,
+    title: str,
+) -> Path:
+    """Workers covered against the number of new stations, with each station's gain as bars.
+
+    The solid line is the plan; the dashed line is what further stations (chosen greedily)
+    would add, so the flattening shows where extra stations stop paying.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [covered_before, *running_totals]
+    extended = [totals[-1], *beyond]
+    gains = [totals[k + 1] - totals[k] for k in range(len(totals) - 1)]
+    gains_beyond = [extended[k + 1] - extended[k] for k in range(len(extended) - 1)]
+    share = 100.0 / demand_total if demand_total else 0.0
+    figure, axes = plt.subplots(figsize=(10, 5), dpi=100)
+    n = len(running_totals)
+    axes.plot(
+        range(n + 1), [t * share for t in totals], marker="o", color="#c0392b", label="the plan"
+    )
+    if beyond:
+        axes.plot(
+            range(n, n + len(beyond) + 1),
+            [t * share for t in extended],
+            linestyle="--",
+            color="#7f8c8d",
+            label="further stations (greedy)",
+        )
+    axes.set_xlabel("new stations")
+    axes.set_ylabel("workers covered (% of all)")
+    axes.grid(alpha=0.3)
+    bars = axes.twinx()
+    bars.bar(range(1, n + 1), gains, color="#e67e22", alpha=0.35, label="workers each adds")
+    if gains_beyond:
+        bars.bar(range(n + 1, n + len(gains_beyond) + 1), gains_beyond, color="#95a5a6", alpha=0.35)
+    bars.set_ylabel("workers each new station adds")
+    lines, labels = axes.get_legend_handles_labels()
+    bar_lines, bar_labels = bars.get_legend_handles_labels()
+    axes.legend(lines + bar_lines, labels + bar_labels, loc="center right")
+    axes.set_title(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -177,7 +177,7 @@ class MaximalCovering:
             )
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             bad = w[~np.isfinite(w) | (w < 0)][0]
-            raise ConfigError(f"weights must be finite and >= 0, got {bad!r}")
+            raise ConfigError(f"weights must be finite and >= 0, got {float(bad)!r}")
         if already_covered is None:
             covered = np.zeros(n_demand, dtype=bool)
         else:
@@ -205,7 +205,7 @@ class MaximalCovering:
                 raise ConfigError(f"capacities has {caps.size} values; expected {n_cand}")
             caps = np.where(np.isnan(caps), np.inf, caps)
             if np.any(caps < 0):
-                raise ConfigError(f"capacities must be >= 0, got {caps[caps < 0][0]!r}")
+                raise ConfigError(f"capacities must be >= 0, got {float(caps[caps < 0][0])!r}")
         if candidate_districts is not None and len(candidate_districts) != n_cand:
             raise ConfigError(
                 f"candidate_districts has {len(candidate_districts)} values; expected {n_cand}"
@@ -358,6 +358,47 @@ class MaximalCovering:
         """Demand newly covered by opening ``codes`` (with capacities: the best assignment)."""
         idx = self._indices("codes", codes)
         return self._value(idx, capacitated=capacitated)
+
+    def greedy_extension(
+        self, codes: Sequence[str], *, extra_sites: int, forbidden: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        """What greedy would add beyond the sites ``codes``, site by site (no capacities).
+
+        Feeds the dashed part of the coverage curve: where further stations stop paying.
+        """
+        taken = self._indices("codes", codes)
+        blocked = set(self._indices("forbidden", forbidden)) | set(taken)
+        open_rows = ~self.already_covered
+        if taken:
+            open_rows &= ~(np.asarray(self.coverage[:, taken].sum(axis=1)).ravel() > 0)
+        base = float(self.weights[~open_rows].sum())
+        allowed = np.asarray([j for j in range(len(self.codes)) if j not in blocked])
+        if extra_sites <= 0 or allowed.size == 0:
+            return []
+        rows = np.flatnonzero(open_rows)
+        model = _Reduced(
+            coverage=self.coverage[rows][:, allowed].tocsr(),
+            weights=self.weights[rows],
+            columns=allowed.astype(np.int64),
+            capacities=np.full(allowed.size, np.inf),
+            groups=np.full(allowed.size, -1, dtype=np.int64),
+            quota_left=np.zeros(0, dtype=np.int64),
+            sites_left=int(extra_sites),
+            fixed=np.zeros(0, dtype=np.int64),
+            constant=0.0,
+        )
+        out: list[dict[str, Any]] = []
+        total = base
+        picked: list[int] = []
+        for k in _lazy_greedy(model):
+            before = _covered_weight(model, picked)
+            picked.append(k)
+            added = _covered_weight(model, picked) - before
+            total += added
+            out.append(
+                {"code": self.codes[int(allowed[k])], "added": added, "running_total": total}
+            )
+        return out
 
     # --------------------------------------------------------------------------------------
     def _indices(self, name: str, codes: Iterable[str]) -> list[int]:
