@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     writes_per_minute: float = Field(
         default=120.0, gt=0, description="Capacity writes allowed per API key and minute."
     )
+    privacy_k: int = Field(
+        default=10,
+        ge=1,
+        description="Coverage figures of an area with fewer workers than this are suppressed, "
+        "so that no output shows a single home.",
+    )
     log_level: str = Field(default="INFO")
 
     def stale_after(self) -> dict[str, float]:

@@ -1,28 +1,98 @@
 """Coverage of outdoor workers by stations: who lives within reach, where the gaps are.
 
-Work in progress: the public interface below is fixed (the maps and the siting plan build on
-it); the computation follows.
+For every worker home (weighted by its ``workers``) the distance to the nearest counted station
+is measured on the WGS-84 ellipsoid; a worker is covered at radius ``r`` when that distance is
+``<= r``. Homes are then aggregated by district, sub-district and grid cell, and grid cells with
+many uncovered workers become gaps. Nothing here ever returns a single home: every area with
+fewer than ``privacy_k`` workers is suppressed in every table, layer and total.
+
+How distances stay exact and fast
+---------------------------------
+Candidates come from a KD-tree over unit-sphere coordinates (``locator.sphere``): chord order is
+great-circle order, and great-circle metres differ from ellipsoidal metres by less than
+``SPHERE_SLACK``. The two nearest stations are asked for; when the second could, within the
+slack, be nearer on the ellipsoid than the first, every station within the slack is measured.
+Candidates are measured on the ellipsoid by the straight line between their Earth-centred
+(ECEF) WGS-84 positions, lengthened by the arc term ``c**3 / (24 R**2)`` (``R`` the Gaussian
+radius of curvature): below :data:`SERIES_MAX_M` this differs from Karney's geodesic
+(``pyproj.Geod.inv``) by well under a millimetre (pinned by a test), at a hundredth of its cost.
+Every decision that a millimetre could change — a distance within :data:`BOUNDARY_M` of a
+radius or of the 2SFCA catchment — and every distance beyond :data:`SERIES_MAX_M` is measured
+with ``pyproj.Geod.inv`` itself, so the ``<=`` boundary is Karney-exact.
+
+2SFCA access
+------------
+The two-step floating catchment score (Luo & Wang 2003), as PySAL's ``access`` computes it:
+supply ``S_j`` of station ``j`` is its places to rest, **seats + beds** (chargers are not
+places); the demand ``D_j`` is the workers whose home lies within the catchment (``<=``) of
+``j``; a home's access is the sum of ``S_j / D_j`` over the stations within its catchment, in
+places per worker. An area's score is the worker-weighted mean of its homes' access.
+
+Scale
+-----
+Homes stream from the database with a binary ``COPY`` into compact arrays (20 bytes a home)
+and are processed in chunks of ``chunk_size``; what is kept per home is its distance, its area
+per level and its pairs within the catchment. With ``dask`` the chunks are partitions of a
+dask-geopandas frame computed on a dask.distributed cluster; the per-home results come back in
+the same order and go through the same aggregation, so the numbers are identical.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
+from locator import vocab
+from locator.errors import ConfigError
+from locator.hours import SHANGHAI, evaluate
+from locator.nearest import EARLIEST_AT, LATEST_AT, unit_states
+from locator.sphere import SPHERE_SLACK, chord_for_metres, metres_for_chord, unit_xyz
+
+log = logging.getLogger(__name__)
+
+WGS84_A = 6_378_137.0
+WGS84_F = 1 / 298.257223563
+WGS84_E2 = WGS84_F * (2 - WGS84_F)
 DEFAULT_RADII_M = (500.0, 1000.0)
 DEFAULT_PRIVACY_K = 10
 DEFAULT_GAP_THRESHOLD = 50
+DEFAULT_CHUNK_SIZE = 250_000
+MAX_RADIUS_M = 50_000.0
+SERIES_MAX_M = 20_000.0
+"""Below this the ECEF chord + arc term is used; beyond it ``pyproj.Geod.inv``."""
+BOUNDARY_M = 0.01
+"""Distances this close to a radius are measured again with ``pyproj.Geod.inv``."""
+SUPPLY_UNITS = ("seat", "bed")
+"""The units whose places are a station's supply in the 2SFCA score."""
+REFERENCE_MONDAY = dt.date(2026, 11, 16)
+"""An ordinary week (no holiday, no make-up day) on which ``hour_of_week`` is evaluated."""
+REFERENCE_HOLIDAY = dt.date(2026, 10, 2)
+"""A public holiday (National Day, a Friday) on which ``holiday`` is evaluated."""
+AREA_COVERED_SHARE = 0.5
+"""An area counts as covered at a radius when at least this share of its workers is."""
+LEVELS = tuple(vocab.AREA_LEVELS)
 
 Progress = Callable[[str, float], None]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int32]
 
 
+# -- options --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CoverageOptions:
     """What a coverage report counts and how.
@@ -30,8 +100,8 @@ class CoverageOptions:
     Parameters
     ----------
     radii_m : tuple of float
-        Walking radii in metres; a worker is covered at ``r`` when the nearest counted station
-        lies at a geodesic distance ``<= r``.
+        Radii in metres; a worker is covered at ``r`` when the nearest counted station lies at
+        a geodesic distance ``<= r``.
     kinds : tuple of str
         Count only stations of these kinds (any of); empty: every kind.
     services : tuple of str
@@ -42,18 +112,20 @@ class CoverageOptions:
         Count only stations open at this (aware) time.
     hour_of_week : int, optional
         Count only stations open at this hour of an ordinary week (0 = Monday 00:00,
-        Asia/Shanghai).
+        Asia/Shanghai; evaluated in the week of :data:`REFERENCE_MONDAY`).
     holiday : bool
-        Count only stations open on a public holiday (at ``hour_of_week``'s hour of day, or
-        noon).
+        Count only stations open on a public holiday (:data:`REFERENCE_HOLIDAY`), at the hour
+        of day of ``hour_of_week``, or at noon.
     levels : tuple of str
         Area levels to report (codes of ``vocab.AREA_LEVELS``).
     privacy_k : int
         Areas with fewer workers than this are suppressed.
     gap_threshold : int
-        A grid cell is a gap when its uncovered workers reach this number.
+        A grid cell is a gap when its uncovered workers (at the largest radius) reach this.
     catchment_m : float, optional
         Catchment radius of the 2SFCA access score; the largest radius when not given.
+    chunk_size : int
+        Homes per chunk (bounds the working memory).
     """
 
     radii_m: tuple[float, ...] = DEFAULT_RADII_M
@@ -63,15 +135,113 @@ class CoverageOptions:
     open_at: dt.datetime | None = None
     hour_of_week: int | None = None
     holiday: bool = False
-    levels: tuple[str, ...] = ("district", "subdistrict", "grid")
+    levels: tuple[str, ...] = LEVELS
     privacy_k: int = DEFAULT_PRIVACY_K
     gap_threshold: int = DEFAULT_GAP_THRESHOLD
     catchment_m: float | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        radii = tuple(float(r) for r in self.radii_m)
+        if not radii:
+            raise ConfigError("radii_m () must name at least one radius")
+        for radius in radii:
+            if not (0 < radius <= MAX_RADIUS_M) or not math.isfinite(radius):
+                raise ConfigError(
+                    f"radii_m {radius!r} must be a number of metres above 0 and at most "
+                    f"{MAX_RADIUS_M:,.0f}"
+                )
+        object.__setattr__(self, "radii_m", tuple(sorted(set(radii))))
+        for name, values, labels in (
+            ("kinds", self.kinds, vocab.KINDS),
+            ("services", self.services, vocab.SERVICES),
+            ("levels", self.levels, vocab.AREA_LEVELS),
+        ):
+            unknown = vocab.unknown_terms(values, labels)
+            if unknown:
+                raise ConfigError(f"{name} {unknown!r} unknown; allowed: {', '.join(labels)}")
+        if self.min_stars is not None and not (1 <= self.min_stars <= 5):
+            raise ConfigError(f"min_stars {self.min_stars!r} must be between 1 and 5")
+        if self.open_at is not None:
+            if self.open_at.tzinfo is None:
+                raise ConfigError(f"open_at {self.open_at.isoformat()!r} must carry a time zone")
+            if not (EARLIEST_AT <= self.open_at <= LATEST_AT):
+                raise ConfigError(
+                    f"open_at {self.open_at.isoformat()!r} must lie between "
+                    f"{EARLIEST_AT:%Y-%m-%d} and {LATEST_AT:%Y-%m-%d}"
+                )
+            if self.hour_of_week is not None or self.holiday:
+                raise ConfigError(
+                    "open_at cannot be combined with hour_of_week or holiday; give one time"
+                )
+        if self.hour_of_week is not None and not (0 <= self.hour_of_week <= 167):
+            raise ConfigError(
+                f"hour_of_week {self.hour_of_week!r} must be between 0 (Monday 00:00) and 167"
+            )
+        if not (1 <= self.privacy_k <= 1_000_000):
+            raise ConfigError(f"privacy_k {self.privacy_k!r} must be between 1 and 1,000,000")
+        if not (1 <= self.gap_threshold <= 10_000_000):
+            raise ConfigError(f"gap_threshold {self.gap_threshold!r} must be at least 1")
+        if self.catchment_m is not None and not (0 < self.catchment_m <= MAX_RADIUS_M):
+            raise ConfigError(
+                f"catchment_m {self.catchment_m!r} must be above 0 and at most "
+                f"{MAX_RADIUS_M:,.0f} metres"
+            )
+        if not (1_000 <= self.chunk_size <= 50_000_000):
+            raise ConfigError(f"chunk_size {self.chunk_size!r} must be between 1,000 and 50M")
+
+    @property
+    def catchment(self) -> float:
+        """The 2SFCA catchment in metres."""
+        return float(self.catchment_m) if self.catchment_m is not None else self.radii_m[-1]
+
+    @property
+    def gap_radius_m(self) -> float:
+        """Gaps and the heat layer count workers uncovered at the largest radius."""
+        return self.radii_m[-1]
+
+    def evaluation_time(self) -> dt.datetime | None:
+        """The time at which stations must be open to count, or None when any time will do."""
+        if self.open_at is not None:
+            return self.open_at
+        if self.holiday:
+            hour = self.hour_of_week % 24 if self.hour_of_week is not None else 12
+            return dt.datetime.combine(REFERENCE_HOLIDAY, dt.time(hour), tzinfo=SHANGHAI)
+        if self.hour_of_week is not None:
+            day = REFERENCE_MONDAY + dt.timedelta(days=self.hour_of_week // 24)
+            return dt.datetime.combine(day, dt.time(self.hour_of_week % 24), tzinfo=SHANGHAI)
+        return None
+
+    def describe(self) -> str:
+        """A one-line account of the options, for titles and logs."""
+        parts = ["radius " + " / ".join(f"{r:,.0f} m" for r in self.radii_m)]
+        if self.kinds:
+            parts.append("kinds " + ", ".join(self.kinds))
+        if self.services:
+            parts.append("services " + ", ".join(self.services))
+        if self.min_stars:
+            parts.append(f"≥ {self.min_stars} stars")
+        when = self.evaluation_time()
+        if self.holiday and when is not None:
+            parts.append(f"open on a public holiday at {when:%H:%M}")
+        elif self.hour_of_week is not None and when is not None:
+            parts.append(f"open {when:%A %H:%M}")
+        elif when is not None:
+            parts.append(f"open at {when.isoformat()}")
+        return "; ".join(parts)
 
 
 @dataclass
 class CoverageReport:
-    """The answer of :func:`compute_coverage`; nothing in it shows a single home."""
+    """The answer of :func:`compute_coverage`; nothing in it shows a single home.
+
+    ``areas`` holds one GeoDataFrame (EPSG:4326) per level with columns ``code``,
+    ``name_zh``, ``name_en``, ``parent_code``, ``workers``, ``covered_<r>``, ``share_<r>``
+    (``r`` in whole metres), ``stations``, ``places``, ``places_per_1000``, ``mean_m``,
+    ``p90_m``, ``access_2sfca``, ``suppressed``; suppressed areas have every worker figure
+    None. ``gaps`` are merged gap polygons, ``gap_cells`` the grid cells they are made of,
+    ``heat`` the uncovered workers per grid-cell centre, ``stations`` the counted stations.
+    """
 
     options: CoverageOptions
     data_date: dt.datetime
@@ -84,19 +254,982 @@ class CoverageReport:
     notes: list[str] = field(default_factory=list)
 
 
+def radius_label(radius_m: float) -> str:
+    """Column suffix of a radius: whole metres (``covered_500``)."""
+    return str(round(radius_m))
+
+
+# -- distances on the ellipsoid -------------------------------------------------------------------
+def ecef(lon: npt.ArrayLike, lat: npt.ArrayLike) -> FloatArray:
+    """(n, 3) Earth-centred coordinates in metres of WGS-84 (lon, lat) at height 0."""
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    sin_phi, cos_phi = np.sin(phi), np.cos(phi)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    return np.column_stack(
+        [n * cos_phi * np.cos(lam), n * cos_phi * np.sin(lam), n * (1.0 - WGS84_E2) * sin_phi]
+    )
+
+
+def _series_m(p: FloatArray, q: FloatArray, lat_p: FloatArray, lat_q: FloatArray) -> FloatArray:
+    """Ellipsoidal distance from ECEF chords: c + c**3 / (24 R**2), R Gaussian radius."""
+    chord = np.sqrt(((p - q) ** 2).sum(axis=1))
+    sin_phi = np.sin(np.radians((lat_p + lat_q) / 2.0))
+    w2 = 1.0 - WGS84_E2 * sin_phi * sin_phi
+    r2 = WGS84_A * WGS84_A * (1.0 - WGS84_E2) / (w2 * w2)  # M * N
+    return np.asarray(chord + chord**3 / (24.0 * r2), dtype=np.float64)
+
+
+def _geod_m(lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray) -> FloatArray:
+    from pyproj import Geod
+
+    if len(lon1) == 0:
+        return np.empty(0)
+    _, _, dist = Geod(ellps="WGS84").inv(lon1, lat1, lon2, lat2)
+    return np.asarray(dist, dtype=np.float64)
+
+
+def _measure(
+    lon1: FloatArray,
+    lat1: FloatArray,
+    xyz1: FloatArray,
+    lon2: FloatArray,
+    lat2: FloatArray,
+    xyz2: FloatArray,
+    thresholds: Sequence[float],
+) -> FloatArray:
+    """Geodesic metres of pairs: the series, redone with Geod where it could matter."""
+    dist = _series_m(xyz1, xyz2, lat1, lat2)
+    redo = dist > SERIES_MAX_M
+    for threshold in thresholds:
+        redo |= np.abs(dist - threshold) <= BOUNDARY_M
+    if redo.any():
+        dist[redo] = _geod_m(lon1[redo], lat1[redo], lon2[redo], lat2[redo])
+    return dist
+
+
+# -- the per-chunk work ---------------------------------------------------------------------------
+@dataclass
+class _Stations:
+    """The counted stations as arrays, and a KD-tree over them built on first use."""
+
+    lon: FloatArray
+    lat: FloatArray
+    supply: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.lon)
+
+    @cached_property
+    def xyz(self) -> FloatArray:
+        return ecef(self.lon, self.lat)
+
+    @cached_property
+    def tree(self) -> Any:
+        from scipy.spatial import cKDTree
+
+        return cKDTree(unit_xyz(self.lon, self.lat))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The tree is rebuilt where the work runs (a Dask worker) rather than shipped.
+        return {k: self.__dict__[k] for k in ("lon", "lat", "supply")}
+
+
+RASTER_MAX_CELLS = 400_000
+"""Largest lookup raster per area level (see :class:`_Raster`)."""
+_RASTERS: dict[str, _Raster] = {}
+"""Rasters of the area sets seen lately, by a digest of their outlines (areas rarely change)."""
+
+
+@dataclass(frozen=True)
+class _Raster:
+    """A lookup raster over an area level, to place points without a polygon test.
+
+    A raster cell lying wholly inside one area and touching no other says its area directly;
+    a cell on a boundary lists the areas it touches, and only points falling there are tested
+    against those outlines (prepared, ``intersects_xy``).
+    """
+
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+    pure: IntArray
+    indptr: npt.NDArray[np.int64]
+    candidates: IntArray
+
+    @classmethod
+    def build(cls, geoms: npt.NDArray[np.object_], tree: shapely.STRtree) -> _Raster:
+        bounds = shapely.bounds(geoms)
+        x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+        width, height = bounds[:, 2].max() - x0, bounds[:, 3].max() - y0
+        typical = float(np.median(np.maximum(bounds[:, 2] - bounds[:, 0], 1e-9)))
+        size = max(typical / 3.0, math.sqrt(width * height / RASTER_MAX_CELLS), 1e-7)
+        nx, ny = int(width // size) + 1, int(height // size) + 1
+        grid_col, grid_row = np.meshgrid(np.arange(nx), np.arange(ny))
+        col, row = grid_col.ravel(), grid_row.ravel()
+        boxes = shapely.box(
+            x0 + col * size, y0 + row * size, x0 + (col + 1) * size, y0 + (row + 1) * size
+        )
+        cell_i, area_i = tree.query(boxes, predicate="intersects")
+        touching = np.bincount(cell_i, minlength=nx * ny)
+        pure = np.full(nx * ny, -1, dtype=np.int32)
+        single = touching[cell_i] == 1
+        whole = single.copy()
+        whole[single] = shapely.contains_properly(geoms[area_i[single]], boxes[cell_i[single]])
+        pure[cell_i[whole]] = area_i[whole]
+        mixed = ~whole
+        order = np.lexsort((area_i[mixed], cell_i[mixed]))
+        mixed_cells, mixed_areas = cell_i[mixed][order], area_i[mixed][order]
+        indptr = np.zeros(nx * ny + 1, dtype=np.int64)
+        np.cumsum(np.bincount(mixed_cells, minlength=nx * ny), out=indptr[1:])
+        return cls(x0, y0, size, nx, ny, pure, indptr, mixed_areas.astype(np.int32))
+
+    def locate(self, geoms: npt.NDArray[np.object_], lon: FloatArray, lat: FloatArray) -> IntArray:
+        out = np.full(len(lon), -1, dtype=np.int32)
+        col = np.floor((lon - self.x0) / self.size)
+        row = np.floor((lat - self.y0) / self.size)
+        inside = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        points = np.flatnonzero(inside)
+        cell = (row[points] * self.nx + col[points]).astype(np.int64)
+        out[points] = self.pure[cell]
+        todo = out[points] < 0
+        points, cell = points[todo], cell[todo]
+        counts = self.indptr[cell + 1] - self.indptr[cell]
+        point_i = np.repeat(points, counts)
+        starts = np.repeat(self.indptr[cell] - np.cumsum(counts) + counts, counts)
+        area_i = self.candidates[starts + np.arange(len(point_i))]
+        hit = shapely.intersects_xy(geoms[area_i], lon[point_i], lat[point_i])
+        point_i, area_i = point_i[hit], area_i[hit]
+        first = np.lexsort((area_i, point_i))
+        point_i, area_i = point_i[first], area_i[first]
+        keep = np.ones(len(point_i), dtype=bool)
+        keep[1:] = point_i[1:] != point_i[:-1]  # on a shared edge the first area wins
+        out[point_i[keep]] = area_i[keep]
+        return out
+
+
+@dataclass
+class _AreaLevel:
+    """The areas of one level: their table and their outlines, prepared on first use."""
+
+    level: str
+    table: pd.DataFrame
+    wkb: list[bytes]
+
+    @cached_property
+    def geoms(self) -> npt.NDArray[np.object_]:
+        geoms = shapely.from_wkb(self.wkb)
+        shapely.prepare(geoms)
+        return geoms
+
+    @cached_property
+    def raster(self) -> _Raster:
+        digest = hashlib.blake2b(b"".join(self.wkb), digest_size=16).hexdigest()
+        raster = _RASTERS.get(digest)
+        if raster is None:
+            raster = _Raster.build(self.geoms, shapely.STRtree(self.geoms))
+            if len(_RASTERS) >= 8:
+                _RASTERS.pop(next(iter(_RASTERS)))
+            _RASTERS[digest] = raster
+        return raster
+
+    def locate(self, lon: FloatArray, lat: FloatArray) -> IntArray:
+        """Index of the area holding each point (on a shared edge: the first), -1 when none."""
+        if len(lon) == 0 or len(self.wkb) == 0:
+            return np.full(len(lon), -1, dtype=np.int32)
+        return self.raster.locate(self.geoms, lon, lat)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: self.__dict__[k] for k in ("level", "table", "wkb")}
+
+
+@dataclass
+class _Context:
+    """Everything a chunk needs: stations, areas, radii."""
+
+    stations: _Stations
+    levels: dict[str, _AreaLevel]
+    radii_m: tuple[float, ...]
+    catchment_m: float
+
+
+@dataclass
+class _ChunkResult:
+    """Per-home results of one chunk; pairs are (home index in the chunk, station index)."""
+
+    distance_m: FloatArray
+    area: dict[str, IntArray]
+    pair_home: IntArray
+    pair_station: IntArray
+
+
 def nearest_station_distances(
-    points_lonlat: npt.ArrayLike, stations_lonlat: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Geodesic distance in metres (WGS-84) from each point to its nearest station."""
-    raise NotImplementedError
+    points_lonlat: npt.ArrayLike,
+    stations_lonlat: npt.ArrayLike,
+    *,
+    exact_at_m: Sequence[float] = (),
+) -> FloatArray:
+    """Geodesic distance in metres (WGS-84) from each point to its nearest station.
+
+    Parameters
+    ----------
+    points_lonlat, stations_lonlat : array-like of shape (n, 2) and (m, 2)
+        (lon, lat) in degrees.
+    exact_at_m : sequence of float
+        Radii that will be compared with ``<=``: distances within a centimetre of one are
+        measured with Karney's geodesic, so the comparison is exact (every distance is
+        within a millimetre of it anyway).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` distances; ``inf`` for every point when there is no station.
+    """
+    points = np.asarray(points_lonlat, dtype=np.float64).reshape(-1, 2)
+    stations = np.asarray(stations_lonlat, dtype=np.float64).reshape(-1, 2)
+    found = _Stations(stations[:, 0].copy(), stations[:, 1].copy(), np.zeros(len(stations)))
+    return _nearest(
+        found,
+        points[:, 0].copy(),
+        points[:, 1].copy(),
+        ecef(points[:, 0], points[:, 1]),
+        tuple(exact_at_m),
+    )
 
 
+def _nearest(
+    stations: _Stations,
+    lon: FloatArray,
+    lat: FloatArray,
+    xyz: FloatArray,
+    thresholds: Sequence[float],
+) -> FloatArray:
+    """Exact nearest-station distance per point (see the module docstring)."""
+    n = len(lon)
+    if len(stations) == 0 or n == 0:
+        return np.full(n, np.inf)
+    k = min(2, len(stations))
+    chord, index = stations.tree.query(unit_xyz(lon, lat), k=k)
+    chord, index = chord.reshape(n, k), index.reshape(n, k)
+    first = index[:, 0]
+    dist = _measure(
+        lon, lat, xyz, stations.lon[first], stations.lat[first], stations.xyz[first], thresholds
+    )
+    if k == 1:
+        return dist
+    # Another station may be nearer on the ellipsoid when it is within the slack on the sphere.
+    unsure = np.flatnonzero(metres_for_chord(chord[:, 1]) * (1.0 - SPHERE_SLACK) <= dist)
+    if len(unsure):
+        reach = chord_for_metres(dist[unsure] / (1.0 - SPHERE_SLACK))
+        found = stations.tree.query_ball_point(unit_xyz(lon[unsure], lat[unsure]), reach)
+        counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(unsure))
+        homes = np.repeat(unsure, counts)
+        near = np.fromiter((j for f in found for j in f), dtype=np.int64, count=counts.sum())
+        measured = _measure(
+            lon[homes],
+            lat[homes],
+            xyz[homes],
+            stations.lon[near],
+            stations.lat[near],
+            stations.xyz[near],
+            thresholds,
+        )
+        np.minimum.at(dist, homes, measured)
+    return dist
+
+
+def _catchment_pairs(
+    stations: _Stations, lon: FloatArray, lat: FloatArray, xyz: FloatArray, catchment_m: float
+) -> tuple[IntArray, IntArray]:
+    """(home, station) pairs with geodesic distance ``<= catchment_m``, by home.
+
+    Pairs clearly inside or outside on the sphere (beyond the slack) are decided there; the
+    rest are measured on the ellipsoid.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(stations) == 0 or len(lon) == 0:
+        return np.empty(0, np.int32), np.empty(0, np.int32)
+    homes_tree = cKDTree(unit_xyz(lon, lat), balanced_tree=False, compact_nodes=False)
+    bound = float(chord_for_metres(catchment_m * (1.0 + SPHERE_SLACK)))
+    found = homes_tree.sparse_distance_matrix(stations.tree, bound, output_type="ndarray")
+    homes, near = found["i"], found["j"]
+    sure = found["v"] <= chord_for_metres(catchment_m * (1.0 - SPHERE_SLACK))
+    unsure = np.flatnonzero(~sure)
+    h, j = homes[unsure], near[unsure]
+    measured = _measure(
+        lon[h], lat[h], xyz[h], stations.lon[j], stations.lat[j], stations.xyz[j], (catchment_m,)
+    )
+    sure[unsure] = measured <= catchment_m
+    homes, near = homes[sure], near[sure]
+    order = np.lexsort((near, homes))
+    return homes[order].astype(np.int32), near[order].astype(np.int32)
+
+
+def _compute_chunk(context: _Context, lon: FloatArray, lat: FloatArray) -> _ChunkResult:
+    """Distances, areas and catchment pairs of one chunk of homes."""
+    xyz = ecef(lon, lat)
+    distance = _nearest(context.stations, lon, lat, xyz, context.radii_m)
+    area = {name: level.locate(lon, lat) for name, level in context.levels.items()}
+    pair_home, pair_station = _catchment_pairs(context.stations, lon, lat, xyz, context.catchment_m)
+    return _ChunkResult(distance, area, pair_home, pair_station)
+
+
+def _chunk_of_frame(context: _Context, frame: gpd.GeoDataFrame) -> _ChunkResult:
+    """The chunk work on a dask-geopandas partition."""
+    lon = np.asarray(frame.geometry.x, dtype=np.float64)
+    lat = np.asarray(frame.geometry.y, dtype=np.float64)
+    return _compute_chunk(context, lon, lat)
+
+
+# -- reading the store ----------------------------------------------------------------------------
+@contextmanager
+def _connection(engine_or_session: Engine | Session | Connection) -> Iterator[Connection]:
+    """A connection: the session's own (so its transaction is seen) or a new one."""
+    if isinstance(engine_or_session, Session):
+        yield engine_or_session.connection()
+    elif isinstance(engine_or_session, Connection):
+        yield engine_or_session
+    elif isinstance(engine_or_session, Engine):
+        with engine_or_session.connect() as conn:
+            yield conn
+    else:
+        raise ConfigError(
+            f"engine_or_session {type(engine_or_session).__name__!r} must be a SQLAlchemy "
+            "Engine, Connection or Session"
+        )
+
+
+_RECORD = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("len_x", ">i4"),
+        ("x", ">f8"),
+        ("len_y", ">i4"),
+        ("y", ">f8"),
+        ("len_w", ">i4"),
+        ("w", ">i4"),
+    ]
+)
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+
+
+class _HomeSink:
+    """Receives ``COPY … (FORMAT binary)`` of (lon, lat, workers) and keeps compact arrays."""
+
+    def __init__(self, flush_bytes: int = 8 << 20) -> None:
+        self.buffer = bytearray()
+        self.header_seen = False
+        self.flush_bytes = flush_bytes
+        self.parts: list[tuple[FloatArray, FloatArray, IntArray]] = []
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.buffer += data
+        if len(self.buffer) >= self.flush_bytes:
+            self._drain()
+        return len(data)
+
+    def _drain(self) -> None:
+        if not self.header_seen:
+            if len(self.buffer) < _COPY_HEADER:
+                return
+            del self.buffer[:_COPY_HEADER]
+            self.header_seen = True
+        count = len(self.buffer) // _RECORD.itemsize
+        if count == 0:
+            return
+        records = np.frombuffer(bytes(self.buffer[: count * _RECORD.itemsize]), dtype=_RECORD)
+        del self.buffer[: count * _RECORD.itemsize]
+        if (records["fields"] != 3).any():
+            raise RuntimeError("unexpected COPY record layout while reading worker homes")
+        self.parts.append(
+            (
+                records["x"].astype(np.float64),
+                records["y"].astype(np.float64),
+                records["w"].astype(np.int32),
+            )
+        )
+
+    def arrays(self) -> tuple[FloatArray, FloatArray, IntArray]:
+        self._drain()
+        if not self.parts:
+            return np.empty(0), np.empty(0), np.empty(0, np.int32)
+        lon, lat, workers = (np.concatenate(p) for p in zip(*self.parts, strict=True))
+        self.parts.clear()
+        return lon, lat, workers
+
+
+def read_homes(conn: Connection) -> tuple[FloatArray, FloatArray, IntArray]:
+    """(lon, lat, workers) of every worker home, streamed with a binary COPY."""
+    sink = _HomeSink()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(
+            "COPY (SELECT ST_X(geom), ST_Y(geom), workers FROM worker_homes) "
+            "TO STDOUT WITH (FORMAT binary)",
+            sink,
+        )
+    finally:
+        cursor.close()
+    return sink.arrays()
+
+
+_STATIONS_SQL = """
+SELECT s.code, s.name_zh, s.name_en, s.kind, s.services, s.groups, s.opening_hours, s.stars,
+       s.district_code, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, s.updated_at,
+       seat.maximum AS seat_max, seat.occupied AS seat_occupied, seat.held AS seat_held,
+       seat.reported_at AS seat_at,
+       bed.maximum AS bed_max, bed.occupied AS bed_occupied, bed.held AS bed_held,
+       bed.reported_at AS bed_at,
+       charger.maximum AS charger_max, charger.occupied AS charger_occupied,
+       charger.held AS charger_held, charger.reported_at AS charger_at
+FROM stations s
+LEFT JOIN station_capacity seat ON seat.station_id = s.id AND seat.unit = 'seat'
+LEFT JOIN station_capacity bed ON bed.station_id = s.id AND bed.unit = 'bed'
+LEFT JOIN station_capacity charger ON charger.station_id = s.id AND charger.unit = 'charger'
+WHERE s.status = 'active'
+  AND (cardinality(CAST(:kinds AS text[])) = 0 OR s.kind = ANY(CAST(:kinds AS text[])))
+  AND s.services @> CAST(:services AS text[])
+  AND (CAST(:min_stars AS int) IS NULL OR s.stars >= CAST(:min_stars AS int))
+ORDER BY s.code
+"""
+
+
+def read_stations(
+    conn: Connection,
+    options: CoverageOptions,
+    *,
+    now: dt.datetime,
+    stale_after_min: dict[str, float],
+) -> gpd.GeoDataFrame:
+    """The stations the options count, with their open state and capacity per unit.
+
+    ``open`` is the state at the options' time (or ``now``): True, False, or None when the
+    hours cannot be evaluated; with a time in the options only stations open then are kept.
+    Free places are None when the count is stale (the nearest query's rule).
+    """
+    rows = conn.execute(
+        text(_STATIONS_SQL),
+        {
+            "kinds": list(options.kinds),
+            "services": list(options.services),
+            "min_stars": options.min_stars,
+        },
+    ).all()
+    when = options.evaluation_time()
+    at = when or now
+    states: dict[str | None, bool | None] = {}
+    records = []
+    for row in rows:
+        if row.opening_hours not in states:
+            state = evaluate(row.opening_hours, at).state
+            states[row.opening_hours] = {"open": True, "closed": False}.get(state)
+        is_open = states[row.opening_hours]
+        if when is not None and is_open is not True:
+            continue
+        record = {
+            "code": row.code,
+            "name_zh": row.name_zh,
+            "name_en": row.name_en,
+            "kind": row.kind,
+            "services": list(row.services),
+            "groups": list(row.groups),
+            "opening_hours": row.opening_hours,
+            "stars": row.stars,
+            "district_code": row.district_code,
+            "open": is_open,
+            "updated_at": row.updated_at,
+            "lon": row.lon,
+            "lat": row.lat,
+        }
+        raw = {
+            unit: (
+                getattr(row, f"{unit}_max"),
+                getattr(row, f"{unit}_occupied"),
+                at_unit,
+                getattr(row, f"{unit}_held"),
+            )
+            for unit in vocab.UNITS
+            if (at_unit := getattr(row, f"{unit}_at")) is not None
+            or getattr(row, f"{unit}_max") is not None
+        }
+        capacity = unit_states(raw, now=now, stale_after_min=stale_after_min)
+        for unit in vocab.UNITS:
+            state_of_unit = capacity.get(unit)
+            record[f"{unit}_max"] = state_of_unit.maximum if state_of_unit else 0
+            record[f"{unit}_free"] = state_of_unit.free if state_of_unit else None
+            record[f"{unit}_reported_at"] = state_of_unit.reported_at if state_of_unit else None
+        record["places"] = sum(record[f"{unit}_max"] for unit in SUPPLY_UNITS)
+        records.append(record)
+    columns = [
+        "code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours", "stars",
+        "district_code", "open", "updated_at", "lon", "lat",
+        *(f"{u}_{c}" for u in vocab.UNITS for c in ("max", "free", "reported_at")), "places",
+    ]  # fmt: skip
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for unit in vocab.UNITS:
+        frame[f"{unit}_free"] = frame[f"{unit}_free"].astype("Int64")
+    frame["stars"] = frame["stars"].astype("Int64")
+    frame["open"] = frame["open"].astype("boolean")
+    geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]:
+    """The areas of ``levels`` with their outlines (WKB), ordered by code."""
+    rows = conn.execute(
+        text(
+            "SELECT level, code, name_zh, name_en, parent_code, ST_AsBinary(geom) AS wkb "
+            "FROM areas WHERE level = ANY(CAST(:levels AS text[])) ORDER BY level, code"
+        ),
+        {"levels": list(levels)},
+    ).all()
+    found: dict[str, _AreaLevel] = {}
+    for level in levels:
+        mine = [r for r in rows if r.level == level]
+        table = pd.DataFrame(
+            {
+                "code": [r.code for r in mine],
+                "name_zh": [r.name_zh for r in mine],
+                "name_en": [r.name_en for r in mine],
+                "parent_code": [r.parent_code for r in mine],
+            }
+        )
+        found[level] = _AreaLevel(level, table, [bytes(r.wkb) for r in mine])
+    return found
+
+
+# -- the report -----------------------------------------------------------------------------------
 def compute_coverage(
-    engine_or_session: Any,
+    engine_or_session: Engine | Session | Connection,
     options: CoverageOptions,
     *,
     progress: Progress | None = None,
-    dask: str | None = None,
+    dask: str | Any | None = None,
+    now: dt.datetime | None = None,
+    stale_after_min: dict[str, float] | None = None,
 ) -> CoverageReport:
-    """Coverage of the worker homes in the store by the stations ``options`` count."""
-    raise NotImplementedError
+    """Coverage of the worker homes in the store by the stations ``options`` count.
+
+    Parameters
+    ----------
+    engine_or_session : Engine, Session or Connection
+        The store; a session's own transaction is read (tests roll it back).
+    options : CoverageOptions
+        What counts and how.
+    progress : callable, optional
+        Called as ``progress(stage, fraction_done)``.
+    dask : str or distributed.Client, optional
+        ``"local"`` for a local cluster, ``"tcp://host:port"`` for a running scheduler, or a
+        client: the chunks are computed there (same numbers).
+    now : datetime, optional
+        The clock for staleness and for the open state when the options name no time.
+    stale_after_min : dict, optional
+        Staleness limits per unit (``Settings.stale_after()``); the defaults when not given.
+    """
+    from locator.config import Settings
+
+    now = now or dt.datetime.now(dt.UTC)
+    stale_after_min = stale_after_min or Settings().stale_after()
+    report = progress or (lambda stage, fraction: None)
+    needed_levels = tuple(dict.fromkeys((*options.levels, "grid")))
+    report("reading", 0.0)
+    with _connection(engine_or_session) as conn:
+        stations = read_stations(conn, options, now=now, stale_after_min=stale_after_min)
+        levels = read_areas(conn, needed_levels)
+        lon, lat, workers = read_homes(conn)
+        data_date = conn.execute(
+            text("SELECT max(updated_at) FROM stations WHERE status = 'active'")
+        ).scalar()
+    report("reading", 1.0)
+    log.info("coverage: %d homes, %d counted stations", len(lon), len(stations))
+    context = _Context(
+        _Stations(
+            stations["lon"].to_numpy(np.float64),
+            stations["lat"].to_numpy(np.float64),
+            stations["places"].to_numpy(np.float64),
+        ),
+        levels,
+        options.radii_m,
+        options.catchment,
+    )
+    if dask is not None:
+        chunks = _run_dask(context, lon, lat, options.chunk_size, dask, report)
+    else:
+        chunks = _run_local(context, lon, lat, options.chunk_size, report)
+    result = _combine(chunks)
+    report("aggregating", 0.0)
+    built = _build_report(options, context, stations, lon, lat, workers, result)
+    report("aggregating", 1.0)
+    built.data_date = data_date or now
+    return built
+
+
+def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, n)) for start in range(0, n, size)] or [(0, 0)]
+
+
+def _run_local(
+    context: _Context, lon: FloatArray, lat: FloatArray, size: int, report: Progress
+) -> list[_ChunkResult]:
+    bounds = _chunk_bounds(len(lon), size)
+    results = []
+    for done, (start, stop) in enumerate(bounds, start=1):
+        results.append(_compute_chunk(context, lon[start:stop], lat[start:stop]))
+        report("measuring", done / len(bounds))
+    return results
+
+
+@contextmanager
+def dask_client(address: str | Any) -> Iterator[Any]:
+    """A dask.distributed client: ``local`` starts a LocalCluster (closed after), a
+    ``tcp://`` address connects to a running scheduler, a client is used as it is."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(address, Client):
+        yield address
+        return
+    if not isinstance(address, str):
+        raise ConfigError(f"dask {address!r} must be 'local', a tcp:// address or a Client")
+    if address == "local":
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    elif address.startswith(("tcp://", "tls://", "inproc://")):
+        with Client(address, timeout="20s") as client:
+            yield client
+    else:
+        raise ConfigError(
+            f"dask {address!r} must be 'local' or a scheduler address such as "
+            "'tcp://127.0.0.1:8786'"
+        )
+
+
+def _run_dask(
+    context: _Context,
+    lon: FloatArray,
+    lat: FloatArray,
+    size: int,
+    address: str | Any,
+    report: Progress,
+) -> list[_ChunkResult]:
+    """The chunks as partitions of a dask-geopandas frame, computed on a dask cluster."""
+    import dask
+    import dask_geopandas
+
+    homes = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    partitions = max(1, math.ceil(len(homes) / size))
+    frame = dask_geopandas.from_geopandas(homes, npartitions=partitions, sort=False)
+    with dask_client(address) as client:
+        shared = client.scatter(context, broadcast=True)
+        tasks = [dask.delayed(_chunk_of_frame)(shared, part) for part in frame.to_delayed()]
+        report("measuring", 0.0)
+        results = list(dask.compute(*tasks, scheduler=client.get))
+        report("measuring", 1.0)
+    return results
+
+
+@dataclass
+class _Combined:
+    distance_m: FloatArray
+    area: dict[str, IntArray]
+    pair_home: IntArray
+    pair_station: IntArray
+
+
+def _combine(chunks: Sequence[_ChunkResult]) -> _Combined:
+    """Chunk results in home order, with pair home indices made global."""
+    offsets = np.cumsum([0] + [len(c.distance_m) for c in chunks])
+    return _Combined(
+        np.concatenate([c.distance_m for c in chunks]) if chunks else np.empty(0),
+        {
+            name: np.concatenate([c.area[name] for c in chunks])
+            for name in (chunks[0].area if chunks else {})
+        },
+        np.concatenate([c.pair_home + offsets[i] for i, c in enumerate(chunks)]).astype(np.int64),
+        np.concatenate([c.pair_station for c in chunks]).astype(np.int64),
+    )
+
+
+def _access_per_home(
+    workers: IntArray, supply: FloatArray, pair_home: IntArray, pair_station: IntArray
+) -> FloatArray:
+    """2SFCA per home: sum over stations in reach of supply / workers in the station's reach."""
+    demand = np.bincount(pair_station, weights=workers[pair_home], minlength=len(supply))
+    ratio = np.divide(supply, demand, out=np.zeros(len(supply)), where=demand > 0)
+    access = np.bincount(pair_home, weights=ratio[pair_station], minlength=len(workers))
+    return np.asarray(access, dtype=np.float64)
+
+
+def _weighted_p90(index: IntArray, distance: FloatArray, workers: IntArray, n: int) -> FloatArray:
+    """Per group: the smallest distance within which at least 90 % of its workers live."""
+    out = np.full(n, np.nan)
+    keep = (index >= 0) & np.isfinite(distance)
+    if not keep.any():
+        return out
+    idx, dist, w = index[keep], distance[keep], workers[keep].astype(np.int64)
+    order = np.lexsort((dist, idx))
+    idx, dist, cum = idx[order], dist[order], np.cumsum(w[order])
+    groups, starts = np.unique(idx, return_index=True)
+    totals = np.bincount(idx, weights=w[order], minlength=n).astype(np.int64)[groups]
+    base = np.where(starts > 0, cum[starts - 1], 0)
+    target = base + -(-9 * totals // 10)  # ceil(0.9 W) in integers
+    out[groups] = dist[np.searchsorted(cum, target, side="left")]
+    return out
+
+
+def _area_table(
+    level: _AreaLevel,
+    index: IntArray,
+    result: _Combined,
+    workers: IntArray,
+    covered: dict[float, npt.NDArray[np.bool_]],
+    access: FloatArray,
+    station_index: IntArray,
+    supply: FloatArray,
+    options: CoverageOptions,
+) -> gpd.GeoDataFrame:
+    n = len(level.table)
+    inside = index >= 0
+    idx, w = index[inside], workers[inside].astype(np.float64)
+    frame = level.table.copy()
+    total = np.bincount(idx, weights=w, minlength=n)
+    frame["workers"] = total.astype(np.int64)
+    for radius, flags in covered.items():
+        label = radius_label(radius)
+        got = np.bincount(idx, weights=w * flags[inside], minlength=n)
+        frame[f"covered_{label}"] = got.astype(np.int64)
+        frame[f"share_{label}"] = np.divide(got, total, out=np.full(n, np.nan), where=total > 0)
+    at_station = station_index >= 0
+    frame["stations"] = np.bincount(station_index[at_station], minlength=n).astype(np.int64)
+    frame["places"] = np.bincount(
+        station_index[at_station], weights=supply[at_station], minlength=n
+    ).astype(np.int64)
+    frame["places_per_1000"] = np.divide(
+        frame["places"].to_numpy(np.float64) * 1000.0,
+        total,
+        out=np.full(n, np.nan),
+        where=total > 0,
+    )
+    dist = result.distance_m[inside]
+    finite = np.isfinite(dist)
+    sum_d = np.bincount(idx[finite], weights=(w * dist)[finite], minlength=n)
+    w_finite = np.bincount(idx[finite], weights=w[finite], minlength=n)
+    frame["mean_m"] = np.divide(sum_d, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
+    frame["p90_m"] = _weighted_p90(index, result.distance_m, workers, n)
+    sum_a = np.bincount(idx, weights=w * access[inside], minlength=n)
+    frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
+    frame["suppressed"] = frame["workers"] < options.privacy_k
+    frame = _suppress(frame)
+    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(level.wkb), crs="EPSG:4326")
+
+
+WORKER_FIGURES_PREFIXES = ("workers", "covered_", "share_", "uncovered", "places_per_1000")
+WORKER_FIGURES = ("mean_m", "p90_m", "access_2sfca")
+
+
+def _suppress(frame: pd.DataFrame) -> pd.DataFrame:
+    """Blank every worker figure of suppressed rows (as None, in nullable columns)."""
+    hide = frame["suppressed"].to_numpy(bool)
+    for column in frame.columns:
+        if column.startswith(WORKER_FIGURES_PREFIXES) or column in WORKER_FIGURES:
+            values = frame[column]
+            kind = "Int64" if pd.api.types.is_integer_dtype(values) else "Float64"
+            values = values.astype(kind)
+            values[hide] = pd.NA
+            if kind == "Float64":
+                values[values.isna()] = pd.NA
+            frame[column] = values
+    return frame
+
+
+def _build_report(
+    options: CoverageOptions,
+    context: _Context,
+    stations: gpd.GeoDataFrame,
+    lon: FloatArray,
+    lat: FloatArray,
+    workers: IntArray,
+    result: _Combined,
+) -> CoverageReport:
+    covered = {r: result.distance_m <= r for r in options.radii_m}
+    supply = context.stations.supply
+    access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
+    station_lon, station_lat = context.stations.lon, context.stations.lat
+    tables = {}
+    for name in dict.fromkeys((*options.levels, "grid")):
+        level = context.levels[name]
+        tables[name] = _area_table(
+            level,
+            result.area[name],
+            result,
+            workers,
+            covered,
+            access,
+            level.locate(station_lon, station_lat),
+            supply,
+            options,
+        )
+    totals = _totals(options, result, workers, covered, access, supply, tables)
+    gap_cells, gaps, heat = _gaps(options, tables["grid"])
+    return CoverageReport(
+        options=replace(options),
+        data_date=dt.datetime.now(dt.UTC),
+        totals=totals,
+        areas={name: tables[name] for name in options.levels},
+        gaps=gaps,
+        gap_cells=gap_cells,
+        heat=heat,
+        stations=stations.drop(columns=["lon", "lat", "updated_at"]),
+        notes=_notes(options, tables, totals),
+    )
+
+
+def _totals(
+    options: CoverageOptions,
+    result: _Combined,
+    workers: IntArray,
+    covered: dict[float, npt.NDArray[np.bool_]],
+    access: FloatArray,
+    supply: FloatArray,
+    tables: dict[str, gpd.GeoDataFrame],
+) -> dict[str, Any]:
+    """Figures for all homes together; blank when there are fewer than ``privacy_k``."""
+    w = workers.astype(np.float64)
+    total = int(workers.sum())
+    dist = result.distance_m
+    finite = np.isfinite(dist)
+    totals: dict[str, Any] = {
+        "homes_suppressed": total < options.privacy_k,
+        "workers": total,
+        "stations": len(supply),
+        "places": int(supply.sum()),
+        "places_per_1000": float(supply.sum() * 1000.0 / total) if total else None,
+    }
+    for radius, flags in covered.items():
+        label = radius_label(radius)
+        got = int(workers[flags].sum())
+        totals[f"covered_{label}"] = got
+        totals[f"uncovered_{label}"] = total - got
+        totals[f"share_{label}"] = got / total if total else None
+    totals["mean_m"] = float((w * dist)[finite].sum() / w[finite].sum()) if finite.any() else None
+    p90 = _weighted_p90(np.zeros(len(dist), np.int32), dist, workers, 1)[0]
+    totals["p90_m"] = None if np.isnan(p90) else float(p90)
+    totals["access_2sfca"] = float((w * access).sum() / total) if total else None
+    for name, table in tables.items():
+        shown = table[~table["suppressed"]]
+        totals[f"areas_{name}"] = len(table)
+        totals[f"areas_{name}_suppressed"] = int(table["suppressed"].sum())
+        totals[f"workers_outside_{name}"] = total - int(
+            np.asarray(workers)[result.area[name] >= 0].sum()
+        )
+        for radius in options.radii_m:
+            label = radius_label(radius)
+            share = shown[f"share_{label}"].astype(float)
+            totals[f"areas_{name}_covered_{label}"] = int((share >= AREA_COVERED_SHARE).sum())
+            totals[f"areas_{name}_share_{label}"] = (
+                float((share >= AREA_COVERED_SHARE).mean()) if len(shown) else None
+            )
+    if total < options.privacy_k:
+        for key in list(totals):
+            if key.startswith(("workers", "covered_", "uncovered_", "share_")) or key in (
+                "mean_m",
+                "p90_m",
+                "access_2sfca",
+                "places_per_1000",
+            ):
+                totals[key] = None
+    return totals
+
+
+def _gaps(
+    options: CoverageOptions, grid: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Gap cells (ranked), merged gap areas, and the uncovered-workers heat layer."""
+    label = radius_label(options.gap_radius_m)
+    shown = grid[~grid["suppressed"]].copy()
+    uncovered = (shown["workers"] - shown[f"covered_{label}"]).astype("int64")
+    shown["uncovered_workers"] = uncovered
+    threshold = max(options.gap_threshold, options.privacy_k)
+    cells = shown[uncovered >= threshold].copy()
+    cells = cells.sort_values(["uncovered_workers", "code"], ascending=[False, True])
+    cells["rank"] = np.arange(1, len(cells) + 1)
+    cells["share_uncovered"] = cells["uncovered_workers"] / cells["workers"].astype(float)
+    gap_cells = gpd.GeoDataFrame(
+        cells[
+            [
+                "rank",
+                "code",
+                "name_zh",
+                "name_en",
+                "parent_code",
+                "workers",
+                "uncovered_workers",
+                "share_uncovered",
+                "geometry",
+            ]
+        ].reset_index(drop=True),
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
+    gaps = _merge_gaps(gap_cells)
+    heat_cells = shown[uncovered >= options.privacy_k]
+    centres = shapely.centroid(heat_cells.geometry.to_numpy())
+    heat = pd.DataFrame(
+        {
+            "lon": shapely.get_x(centres),
+            "lat": shapely.get_y(centres),
+            "workers": heat_cells["uncovered_workers"].to_numpy(np.int64),
+        }
+    )
+    return gap_cells, gaps, heat
+
+
+def _merge_gaps(gap_cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Adjacent gap cells merged into polygons, ranked by uncovered workers."""
+    columns = ["rank", "uncovered_workers", "workers", "cells", "cell_codes", "geometry"]
+    if gap_cells.empty:
+        return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs="EPSG:4326")
+    merged = shapely.get_parts(shapely.union_all(gap_cells.geometry.to_numpy(), grid_size=1e-9))
+    merged = merged[shapely.get_type_id(merged) == shapely.GeometryType.POLYGON.value]
+    inner = shapely.point_on_surface(gap_cells.geometry.to_numpy())
+    cell_i, gap_i = shapely.STRtree(merged).query(inner, predicate="within")
+    owner = np.full(len(gap_cells), -1)
+    owner[cell_i] = gap_i
+    frame = pd.DataFrame(
+        {
+            "gap": owner,
+            "uncovered_workers": gap_cells["uncovered_workers"].to_numpy(np.int64),
+            "workers": gap_cells["workers"].to_numpy(np.int64),
+            "code": gap_cells["code"].to_numpy(),
+        }
+    )
+    frame = frame[frame["gap"] >= 0]
+    grouped = frame.groupby("gap").agg(
+        uncovered_workers=("uncovered_workers", "sum"),
+        workers=("workers", "sum"),
+        cells=("code", "size"),
+        cell_codes=("code", lambda codes: ",".join(sorted(codes))),
+    )
+    grouped["geometry"] = merged[grouped.index.to_numpy()]
+    grouped = grouped.sort_values(["uncovered_workers", "cell_codes"], ascending=[False, True])
+    grouped["rank"] = np.arange(1, len(grouped) + 1)
+    return gpd.GeoDataFrame(
+        grouped.reset_index(drop=True)[columns], geometry="geometry", crs="EPSG:4326"
+    )
+
+
+def _notes(
+    options: CoverageOptions, tables: dict[str, gpd.GeoDataFrame], totals: dict[str, Any]
+) -> list[str]:
+    notes = [f"areas with fewer than {options.privacy_k} workers are suppressed"]
+    if totals["stations"] == 0:
+        notes.append("no station matches the options: every worker is uncovered")
+    for name, table in tables.items():
+        if table.empty and name in options.levels:
+            notes.append(f"no {name} areas are loaded")
+    return notes

@@ -1,0 +1,454 @@
+"""Coverage engine: known answers on a hand-made layout, 2SFCA against PySAL's ``access``,
+the Beijing sample adding up, and the Dask run giving identical numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import Geod
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from locator.coverage import (
+    SERIES_MAX_M,
+    CoverageOptions,
+    CoverageReport,
+    _series_m,
+    compute_coverage,
+    ecef,
+    nearest_station_distances,
+)
+from locator.errors import ConfigError
+from locator.hours import SHANGHAI
+
+GEOD = Geod(ellps="WGS84")
+NOW = dt.datetime(2026, 11, 18, 10, 0, tzinfo=SHANGHAI)  # a Wednesday morning
+STALE = {"seat": 30.0, "bed": 180.0, "charger": 30.0}
+A = (116.4034, 39.9046)
+
+
+def fwd(origin: tuple[float, float], azimuth: float, metres: float) -> tuple[float, float]:
+    lon, lat, _ = GEOD.fwd(origin[0], origin[1], azimuth, metres)
+    return float(lon), float(lat)
+
+
+def geodesic(p: tuple[float, float], q: tuple[float, float]) -> float:
+    return float(GEOD.inv(p[0], p[1], q[0], q[1])[2])
+
+
+def square_wkt(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"MULTIPOLYGON((({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0})))"
+
+
+# -- the hand-made layout -------------------------------------------------------------------------
+B = fwd(A, 90, 3000)
+H1 = fwd(A, 0, 300)
+H2 = fwd(A, 180, 700)
+H3 = fwd(A, 270, 1500)
+H4 = fwd(B, 0, 200)
+H5 = fwd(A, 0, 5000)
+D = fwd(H5, 270, 100)
+C = fwd(H3, 0, 50)
+H6 = fwd(H5, 90, 1000)
+H7 = fwd(H6, 90, 900)
+HOMES = {"h1": (H1, 5), "h2": (H2, 7), "h3": (H3, 11), "h4": (H4, 13), "h5": (H5, 17)}
+HOMES |= {"h6": (H6, 12), "h7": (H7, 10)}
+
+
+@dataclass(frozen=True)
+class Place:
+    code: str
+    where: tuple[float, float]
+    kind: str
+    hours: str
+    seats: int
+    beds: int
+    status: str = "active"
+    stars: int = 3
+    services: tuple[str, ...] = ("hot_water", "phone_charging")
+
+
+STATIONS = (
+    Place("A", A, "union_post", "24/7", seats=10, beds=0),
+    Place(
+        "B",
+        B,
+        "apartment",
+        "Mo-Fr 09:00-18:00; PH off",
+        seats=5,
+        beds=15,
+        stars=5,
+        services=("hot_water", "beds"),
+    ),
+    Place("C", C, "union_post", "24/7", seats=8, beds=0, status="closed"),
+    Place("D", D, "mobile", '"by appointment"', seats=0, beds=0, stars=1),
+)
+
+
+def insert_station(session: Session, place: Place, *, reported_at: dt.datetime | None) -> None:
+    sid = session.execute(
+        text(
+            "INSERT INTO stations (code, name_zh, name_en, kind, geom, services, groups, "
+            "opening_hours, stars, status) VALUES (:code, :zh, :en, :kind, "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :services, '{courier}', :hours, "
+            ":stars, :status) RETURNING id"
+        ),
+        {
+            "code": place.code,
+            "zh": f"驿站{place.code}",
+            "en": f"Station {place.code}",
+            "kind": place.kind,
+            "lon": place.where[0],
+            "lat": place.where[1],
+            "services": list(place.services),
+            "hours": place.hours,
+            "stars": place.stars,
+            "status": place.status,
+        },
+    ).scalar_one()
+    for unit, maximum in (("seat", place.seats), ("bed", place.beds)):
+        if maximum:
+            session.execute(
+                text(
+                    "INSERT INTO station_capacity (station_id, unit, maximum, occupied, "
+                    "reported_at) VALUES (:sid, :unit, :maximum, 1, :at)"
+                ),
+                {"sid": sid, "unit": unit, "maximum": maximum, "at": reported_at},
+            )
+
+
+def insert_area(session: Session, code: str, level: str, wkt: str, parent: str | None) -> None:
+    session.execute(
+        text(
+            "INSERT INTO areas (code, level, name_zh, name_en, parent_code, geom) VALUES "
+            "(:code, :level, :zh, :en, :parent, ST_GeomFromText(:wkt, 4326))"
+        ),
+        {"code": code, "level": level, "zh": f"区{code}", "en": code, "parent": parent, "wkt": wkt},
+    )
+
+
+def insert_home(session: Session, code: str, where: tuple[float, float], workers: int) -> None:
+    session.execute(
+        text(
+            "INSERT INTO worker_homes (code, geom, worker_group, workers) VALUES "
+            "(:code, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'courier', :workers)"
+        ),
+        {"code": code, "lon": where[0], "lat": where[1], "workers": workers},
+    )
+
+
+@pytest.fixture
+def layout(session: Session) -> Session:
+    """Four stations (one closed, one with hours nobody can evaluate), seven homes, two
+    districts, two sub-districts and a 0.01° grid, in the test's rolled-back transaction."""
+    fresh = NOW - dt.timedelta(minutes=5)
+    for place in STATIONS:
+        insert_station(session, place, reported_at=fresh if place.code == "A" else None)
+    insert_area(session, "D1", "district", square_wkt(116.35, 39.85, 116.43, 39.96), None)
+    insert_area(session, "D2", "district", square_wkt(116.43, 39.85, 116.50, 39.96), None)
+    x, y = H1
+    insert_area(
+        session, "S1", "subdistrict", square_wkt(x - 1e-3, y - 1e-3, x + 1e-3, y + 1e-3), "D1"
+    )
+    x, y = H4
+    insert_area(
+        session, "S2", "subdistrict", square_wkt(x - 1e-3, y - 1e-3, x + 1e-3, y + 1e-3), "D2"
+    )
+    for i in range(8):
+        for j in range(8):
+            x0, y0 = round(116.37 + i * 0.01, 2), round(39.88 + j * 0.01, 2)
+            insert_area(session, f"G{i}{j}", "grid", square_wkt(x0, y0, x0 + 0.01, y0 + 0.01), None)
+    for code, (where, workers) in HOMES.items():
+        insert_home(session, code, where, workers)
+    return session
+
+
+def report_of(session: Session, **options: object) -> CoverageReport:
+    defaults: dict[str, object] = {"gap_threshold": 10}
+    return compute_coverage(
+        session,
+        CoverageOptions(**(defaults | options)),  # type: ignore[arg-type]
+        now=NOW,
+        stale_after_min=STALE,
+    )
+
+
+def cell_of(point: tuple[float, float]) -> str:
+    return f"G{int((point[0] - 116.37) // 0.01)}{int((point[1] - 39.88) // 0.01)}"
+
+
+def row(report: CoverageReport, level: str, code: str) -> pd.Series:
+    table = report.areas[level]
+    return table[table["code"] == code].iloc[0]
+
+
+# -- known answers --------------------------------------------------------------------------------
+def test_every_district_figure_has_its_known_answer(layout):
+    report = report_of(layout)
+    d6, d7 = geodesic(H6, D), geodesic(H7, D)
+    assert 1000 < d6 < 1500 < d7  # h6, h7 nearest to D but beyond 1 km
+    d1 = row(report, "district", "D1")
+    assert d1["workers"] == 62  # h1 h2 h3 h5 h6 h7
+    assert d1["covered_500"] == 5 + 17  # h1 (300 m from A), h5 (100 m from D)
+    assert d1["covered_1000"] == 5 + 17 + 7  # + h2 (700 m)
+    assert d1["share_500"] == pytest.approx(22 / 62)
+    assert d1["share_1000"] == pytest.approx(29 / 62)
+    assert d1["stations"] == 2  # A and D; C is closed
+    assert d1["places"] == 10  # A's seats; D has none
+    assert d1["places_per_1000"] == pytest.approx(10 / 62 * 1000)
+    mean = (5 * 300 + 7 * 700 + 11 * 1500 + 17 * 100 + 12 * d6 + 10 * d7) / 62
+    assert d1["mean_m"] == pytest.approx(mean, abs=1e-3)
+    # sorted: 100 (17), 300 (5), 700 (7), d6 (12), 1500 (11), d7 (10): 90 % of 62 is 55.8
+    assert d1["p90_m"] == pytest.approx(d7, abs=1e-3)
+    # 2SFCA at 1 km: A serves h1 + h2 (12 workers, 10 places), B serves h4 (13, 20 places)
+    assert d1["access_2sfca"] == pytest.approx(12 * (10 / 12) / 62, abs=1e-12)
+    assert not d1["suppressed"]
+    d2 = row(report, "district", "D2")
+    assert (d2["workers"], d2["covered_500"], d2["stations"], d2["places"]) == (13, 13, 1, 20)
+    assert d2["mean_m"] == pytest.approx(200, abs=1e-3)
+    assert d2["p90_m"] == pytest.approx(200, abs=1e-3)
+    assert d2["access_2sfca"] == pytest.approx(20 / 13, abs=1e-12)
+
+
+def test_totals_add_up_and_share_of_areas(layout):
+    totals = report_of(layout).totals
+    assert totals["workers"] == 75
+    assert totals["covered_500"] == 35 and totals["uncovered_500"] == 40
+    assert totals["covered_1000"] == 42 and totals["uncovered_1000"] == 33
+    assert totals["stations"] == 3 and totals["places"] == 30
+    assert totals["access_2sfca"] == pytest.approx((10 + 20) / 75, abs=1e-12)
+    # an area counts as covered when at least half its workers are: D2 at both radii
+    assert totals["areas_district_covered_500"] == 1
+    assert totals["areas_district_share_1000"] == pytest.approx(1 / 2)
+    assert totals["workers_outside_subdistrict"] == 75 - 5 - 13
+
+
+def test_a_home_exactly_at_the_radius_is_covered(layout):
+    exact = float(GEOD.inv(A[0], A[1], H2[0], H2[1])[2])  # from the coordinates as stored
+    at = report_of(layout, radii_m=(exact,)).totals
+    below = report_of(layout, radii_m=(math.nextafter(exact, 0.0),)).totals
+    key_at, key_below = f"covered_{round(exact)}", f"covered_{round(exact)}"
+    assert at[key_at] - below[key_below] == 7  # only h2 (7 workers) lies exactly there
+
+
+def test_small_areas_are_suppressed_everywhere(layout):
+    report = report_of(layout)
+    s1 = row(report, "subdistrict", "S1")  # h1 alone: 5 workers < k = 10
+    assert s1["suppressed"]
+    for column in ("workers", "covered_500", "share_500", "mean_m", "p90_m", "access_2sfca"):
+        assert pd.isna(s1[column]), column
+    assert row(report, "subdistrict", "S2")["workers"] == 13
+    grid = report.areas["grid"]
+    assert grid.loc[grid["workers"].isna(), "suppressed"].all()
+    assert set(report.heat["workers"]) == {11, 12, 10}  # h3, h6, h7 cells; h1 h2 hidden
+    assert report_of(layout, privacy_k=100).totals["workers"] is None
+
+
+def test_gap_cells_ranked_and_adjacent_cells_merged(layout):
+    report = report_of(layout)
+    cells = report.gap_cells
+    assert list(cells["code"]) == [cell_of(H6), cell_of(H3), cell_of(H7)]
+    assert list(cells["uncovered_workers"]) == [12, 11, 10]
+    assert list(cells["rank"]) == [1, 2, 3]
+    gaps = report.gaps
+    assert list(gaps["uncovered_workers"]) == [22, 11]  # h6 + h7 merged, then h3
+    assert list(gaps["cells"]) == [2, 1]
+    assert gaps.geometry.iloc[0].area == pytest.approx(2 * 0.01 * 0.01)
+    assert list(report_of(layout, gap_threshold=12).gap_cells["code"]) == [cell_of(H6)]
+
+
+def test_station_filters_and_opening_hours_change_the_answer(layout):
+    by_kind = report_of(layout, kinds=("union_post",))
+    assert list(by_kind.stations["code"]) == ["A"]
+    assert by_kind.totals["covered_500"] == 5
+    assert list(report_of(layout, services=("beds",)).stations["code"]) == ["B"]
+    assert list(report_of(layout, min_stars=4).stations["code"]) == ["B"]
+    # Wednesday 10:00: A and B open; D's hours cannot be evaluated, so it does not count
+    wednesday = report_of(layout, hour_of_week=2 * 24 + 10)
+    assert list(wednesday.stations["code"]) == ["A", "B"]
+    assert wednesday.totals["covered_500"] == 5 + 13
+    # Wednesday 22:00: B is closed; h4 is 3 km from A
+    assert list(report_of(layout, hour_of_week=2 * 24 + 22).stations["code"]) == ["A"]
+    # a public holiday at noon: B is "PH off"
+    assert list(report_of(layout, holiday=True).stations["code"]) == ["A"]
+    friday = dt.datetime(2026, 10, 9, 12, tzinfo=SHANGHAI)  # an ordinary Friday
+    assert list(report_of(layout, open_at=friday).stations["code"]) == ["A", "B"]
+
+
+def test_counted_stations_carry_sign_open_state_and_fresh_counts(layout):
+    stations = report_of(layout).stations.set_index("code")
+    assert stations.crs.to_epsg() == 4326
+    assert bool(stations.loc["A", "open"]) is True
+    assert pd.isna(stations.loc["D", "open"])  # hours cannot be evaluated
+    assert stations.loc["A", "seat_max"] == 10 and stations.loc["A", "seat_free"] == 9
+    assert pd.isna(stations.loc["B", "bed_free"])  # never reported: unknown, not free
+    assert stations.loc["B", "places"] == 20
+
+
+def test_options_are_validated_with_clear_messages():
+    with pytest.raises(ConfigError, match=r"radii_m -5\.0"):
+        CoverageOptions(radii_m=(-5.0,))
+    with pytest.raises(ConfigError, match="kinds \\['palace'\\] unknown"):
+        CoverageOptions(kinds=("palace",))
+    with pytest.raises(ConfigError, match="hour_of_week 168"):
+        CoverageOptions(hour_of_week=168)
+    with pytest.raises(ConfigError, match="must carry a time zone"):
+        CoverageOptions(open_at=dt.datetime(2026, 1, 1, 12))
+    with pytest.raises(ConfigError, match="levels \\['county'\\] unknown"):
+        CoverageOptions(levels=("county",))
+    with pytest.raises(ConfigError, match="privacy_k 0"):
+        CoverageOptions(privacy_k=0)
+
+
+def test_no_station_means_everyone_uncovered(session):
+    insert_area(session, "D1", "district", square_wkt(116.35, 39.85, 116.43, 39.96), None)
+    insert_home(session, "h1", H1, 12)
+    report = report_of(session)
+    assert report.totals["covered_1000"] == 0 and report.totals["uncovered_1000"] == 12
+    assert pd.isna(row(report, "district", "D1")["mean_m"])
+
+
+# -- distances ------------------------------------------------------------------------------------
+def test_series_distance_is_within_a_millimetre_of_karney():
+    rng = np.random.default_rng(7)
+    n = 20_000
+    lon1, lat1 = rng.uniform(73, 135, n), rng.uniform(18, 53, n)
+    azimuth, metres = rng.uniform(0, 360, n), rng.uniform(0, SERIES_MAX_M, n)
+    lon2, lat2, _ = GEOD.fwd(lon1, lat1, azimuth, metres)
+    series = _series_m(ecef(lon1, lat1), ecef(lon2, lat2), lat1, lat2)
+    assert np.abs(series - metres).max() < 1e-3
+
+
+def test_nearest_station_distances_match_brute_force():
+    rng = np.random.default_rng(11)
+    points = np.column_stack([rng.uniform(116.0, 116.8, 3000), rng.uniform(39.6, 40.2, 3000)])
+    stations = np.column_stack([rng.uniform(116.0, 116.8, 150), rng.uniform(39.6, 40.2, 150)])
+    got = nearest_station_distances(points, stations)
+    _, _, every = GEOD.inv(
+        np.repeat(points[:, 0], 150),
+        np.repeat(points[:, 1], 150),
+        np.tile(stations[:, 0], 3000),
+        np.tile(stations[:, 1], 3000),
+    )
+    expected = np.asarray(every).reshape(3000, 150).min(axis=1)
+    assert np.abs(got - expected).max() < 1e-3
+    assert np.isinf(nearest_station_distances(points[:3], np.empty((0, 2)))).all()
+
+
+# -- 2SFCA against PySAL's access -----------------------------------------------------------------
+def pysal_area_access(
+    homes: dict[str, tuple[tuple[float, float], int]],
+    supply: dict[str, tuple[tuple[float, float], int]],
+    catchment_m: float,
+) -> pd.Series:
+    """Per home, PySAL's two_stage_fca on all home-station geodesic distances."""
+    from access import Access
+
+    demand = pd.DataFrame({"geoid": list(homes), "workers": [w for _, w in homes.values()]})
+    places = pd.DataFrame({"geoid": list(supply), "places": [p for _, p in supply.values()]})
+    costs = [
+        {"origin": h, "dest": s, "cost": geodesic(hp, sp)}
+        for h, (hp, _) in homes.items()
+        for s, (sp, _) in supply.items()
+    ]
+    model = Access(
+        demand_df=demand,
+        demand_index="geoid",
+        demand_value="workers",
+        supply_df=places,
+        supply_index="geoid",
+        supply_value="places",
+        cost_df=pd.DataFrame(costs),
+        cost_origin="origin",
+        cost_dest="dest",
+        cost_name="cost",
+    )
+    scores = model.two_stage_fca(max_cost=catchment_m)
+    return scores.iloc[:, 0].reindex(list(homes)).fillna(0.0)
+
+
+def test_2sfca_equals_pysal_access(session):
+    rng = np.random.default_rng(2026)
+    homes = {
+        f"h{i}": ((float(rng.uniform(116.38, 116.42)), float(rng.uniform(39.89, 39.92))), int(w))
+        for i, w in enumerate(rng.integers(1, 30, 300))
+    }
+    supply = {}
+    for i in range(25):
+        where = (float(rng.uniform(116.38, 116.42)), float(rng.uniform(39.89, 39.92)))
+        seats, beds = int(rng.integers(1, 12)), int(rng.integers(0, 3)) * 6
+        insert_station(
+            session,
+            Place(f"S{i:02d}", where, "union_post", "24/7", seats=seats, beds=beds),
+            reported_at=None,
+        )
+        supply[f"S{i:02d}"] = (where, seats + beds)
+    areas = {"west": (116.38, 116.40), "east": (116.40, 116.42)}
+    for code, (x0, x1) in areas.items():
+        insert_area(session, code, "district", square_wkt(x0, 39.89, x1, 39.92), None)
+    for code, (where, workers) in homes.items():
+        insert_home(session, code, where, workers)
+    report = report_of(session, radii_m=(500.0,), catchment_m=600.0)
+    per_home = pysal_area_access(homes, supply, 600.0)
+    assert per_home.gt(0).sum() > 200  # a real test: most homes have a station in reach
+    for code, (x0, x1) in areas.items():
+        inside = [h for h, ((x, _), _) in homes.items() if x0 <= x < x1]
+        weights = np.array([homes[h][1] for h in inside], dtype=float)
+        expected = float((per_home[inside].to_numpy() * weights).sum() / weights.sum())
+        assert row(report, "district", code)["access_2sfca"] == pytest.approx(expected, abs=1e-9)
+
+
+# -- the Beijing sample ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_report(sample_engine) -> CoverageReport:
+    return compute_coverage(sample_engine, CoverageOptions(chunk_size=40_000), now=NOW)
+
+
+@pytest.mark.slow
+def test_the_sample_coverage_table_adds_up(sample_report, sample_engine):
+    totals = sample_report.totals
+    with sample_engine.connect() as conn:
+        workers = conn.execute(text("SELECT sum(workers) FROM worker_homes")).scalar_one()
+    assert totals["workers"] == workers == 400_022
+    for radius in ("500", "1000"):
+        assert totals[f"covered_{radius}"] + totals[f"uncovered_{radius}"] == workers
+    for level, table in sample_report.areas.items():
+        shown = table[~table["suppressed"]]
+        assert (shown["covered_1000"] <= shown["workers"]).all(), level
+        assert (shown["covered_500"] <= shown["covered_1000"]).all(), level
+        assert (table["suppressed"] == table["workers"].isna()).all(), level
+        assert table["suppressed"].eq(False).any(), level
+    districts = sample_report.areas["district"]
+    assert districts["workers"].sum() == workers  # every home lies in one district
+    assert districts["stations"].sum() == totals["stations"]
+    grid = sample_report.areas["grid"]
+    # suppressed cells hold the rest: shown cells + hidden cells = all workers
+    hidden = workers - int(grid["workers"].sum())
+    assert 0 < hidden < 10 * int(grid["suppressed"].sum())
+    assert (sample_report.heat["workers"] >= 10).all()
+    assert sample_report.gaps["uncovered_workers"].is_monotonic_decreasing
+
+
+@pytest.mark.slow
+def test_dask_gives_identical_numbers(sample_engine, sample_report):
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask = compute_coverage(
+            sample_engine, CoverageOptions(chunk_size=40_000), now=NOW, dask=client
+        )
+    assert on_dask.totals == sample_report.totals
+    for level, table in sample_report.areas.items():
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(on_dask.areas[level].drop(columns="geometry")),
+            pd.DataFrame(table.drop(columns="geometry")),
+        )
+    pd.testing.assert_frame_equal(on_dask.heat, sample_report.heat)
