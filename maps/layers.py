@@ -58,6 +58,7 @@ HATCH = "url(#locator-hatch)"
 GAP_COLOUR = "#b2182b"
 CATCHMENT_COLOUR = "#2c7fb8"
 CIRCLE_MIN_ZOOM = 12
+CLUSTER_MAX_ZOOM = 16  # from zoom 17 every station is drawn on its own
 MAX_CIRCLES = 4000
 COORD_PRECISION_DEG = 1e-5  # about a metre: plenty for a map, and a third smaller files
 
@@ -95,16 +96,8 @@ class StationLayer(_LocatorElement):
         {% endmacro %}"""
     )
     js_links: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("markerclusterjs", f"{ASSET_SCHEME}vendor/markercluster/leaflet.markercluster.js"),
+        ("supercluster_js", f"{ASSET_SCHEME}vendor/supercluster/supercluster.min.js"),
         MAP_JS,
-    )
-    css_links: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("markerclustercss", f"{ASSET_SCHEME}vendor/markercluster/MarkerCluster.css"),
-        (
-            "markerclusterdefaultcss",
-            f"{ASSET_SCHEME}vendor/markercluster/MarkerCluster.Default.css",
-        ),
-        MAP_CSS,
     )
 
     def __init__(
@@ -214,8 +207,10 @@ def _reported(value: Any) -> str | None:
     return str(stamp.tz_convert(BEIJING_TZ).strftime("%m-%d %H:%M"))
 
 
-def _mask(values: Sequence[str], codes: Sequence[str]) -> int:
-    return sum(2**i for i, code in enumerate(codes) if code in values)
+def _mask(values: Iterable[str], vocabulary: Mapping[str, Any]) -> int:
+    """Bit mask of ``values`` over the codes of ``vocabulary`` (bit i: its i-th code)."""
+    bits = {code: 2**i for i, code in enumerate(vocabulary)}
+    return sum(bits[v] for v in set(values) if v in bits)
 
 
 def station_payload(stations: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -233,51 +228,51 @@ def station_payload(stations: gpd.GeoDataFrame) -> dict[str, Any]:
         ``reported_at``); point geometry in WGS-84.
     """
     frame = stations.to_crs(4326) if stations.crs and stations.crs.to_epsg() != 4326 else stations
-    kinds, states, services, groups = (
-        list(vocab.KINDS),
-        list(STATES),
-        list(vocab.SERVICES),
-        list(vocab.GROUPS),
-    )
-    hours_table: list[str] = []
-    hours_index: dict[str, int] = {}
-    columns: dict[str, list[Any]] = {
-        key: []
-        for key in ("code", "zh", "en", "kind", "state", "stars", "svc", "grp", "hours", "open")
-    }
-    units: dict[str, dict[str, list[Any]]] = {u: {"max": [], "free": [], "at": []} for u in UNITS}
-    for row in frame.itertuples(index=False):
-        record = row._asdict()
-        figures = []
-        for unit in UNITS:
-            maximum = _count(record.get(f"{unit}_max")) or 0
-            free = _count(record.get(f"{unit}_free")) if maximum else None
-            at = record.get(f"{unit}_reported_at", record.get("reported_at"))
-            units[unit]["max"].append(maximum)
-            units[unit]["free"].append(free)
-            units[unit]["at"].append(_reported(at) if maximum and free is not None else None)
-            figures.append((maximum, free))
-        open_now = _open_value(record.get("open"))
-        hours = str(record.get("opening_hours") or "")
-        if hours not in hours_index:
-            hours_index[hours] = len(hours_table)
-            hours_table.append(hours)
-        columns["code"].append(str(record["code"]))
-        columns["zh"].append(str(record.get("name_zh") or record["code"]))
-        columns["en"].append(str(record.get("name_en") or ""))
-        columns["kind"].append(kinds.index(record["kind"]))
-        columns["state"].append(states.index(station_state(open_now, figures)))
-        columns["stars"].append(_count(record.get("stars")) or 0)
-        columns["svc"].append(_mask(_terms(record.get("services")), services))
-        columns["grp"].append(_mask(_terms(record.get("groups")), groups))
-        columns["hours"].append(hours_index[hours])
-        columns["open"].append(open_now)
+    n = len(frame)
+
+    def column(name: str) -> list[Any]:
+        return frame[name].tolist() if name in frame else [None] * n
+
+    units: dict[str, dict[str, list[Any]]] = {}
+    for unit in UNITS:
+        maxima = [_count(v) or 0 for v in column(f"{unit}_max")]
+        frees = [
+            _count(v) if m else None for m, v in zip(maxima, column(f"{unit}_free"), strict=True)
+        ]
+        at_name = f"{unit}_reported_at" if f"{unit}_reported_at" in frame else "reported_at"
+        ats = [
+            _reported(v) if f is not None else None
+            for f, v in zip(frees, column(at_name), strict=True)
+        ]
+        units[unit] = {"max": maxima, "free": frees, "at": ats}
+    opens = [_open_value(v) for v in column("open")]
+    states = list(STATES)
+    state = [
+        states.index(
+            station_state(opens[i], [(units[u]["max"][i], units[u]["free"][i]) for u in UNITS])
+        )
+        for i in range(n)
+    ]
+    hours = [str(v or "") for v in column("opening_hours")]
+    hours_table = list(dict.fromkeys(hours))
+    hours_index = {text: i for i, text in enumerate(hours_table)}
+    kind_index = {code: i for i, code in enumerate(vocab.KINDS)}
+    codes = [str(v) for v in column("code")]
     points = frame.geometry
     return {
-        "n": len(frame),
+        "n": n,
         "lon": [round(x, 5) for x in points.x.tolist()],
         "lat": [round(y, 5) for y in points.y.tolist()],
-        **columns,
+        "code": codes,
+        "zh": [str(v or c) for v, c in zip(column("name_zh"), codes, strict=True)],
+        "en": [str(v or "") for v in column("name_en")],
+        "kind": [kind_index[k] for k in column("kind")],
+        "state": state,
+        "stars": [_count(v) or 0 for v in column("stars")],
+        "svc": [_mask(_terms(v), vocab.SERVICES) for v in column("services")],
+        "grp": [_mask(_terms(v), vocab.GROUPS) for v in column("groups")],
+        "hours": [hours_index[h] for h in hours],
+        "open": opens,
         "hoursTable": hours_table,
         "units": units,
     }
@@ -301,6 +296,7 @@ def station_options(radius_m: float) -> dict[str, Any]:
         "radiusM": radius_m,
         "circleColour": CATCHMENT_COLOUR,
         "circleMinZoom": CIRCLE_MIN_ZOOM,
+        "clusterMaxZoom": CLUSTER_MAX_ZOOM,
         "maxCircles": MAX_CIRCLES,
     }
 

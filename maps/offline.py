@@ -44,9 +44,6 @@ FOLIUM_ASSETS: dict[str, str | None] = {
     "awesome_markers_font_css": None,
     "awesome_markers_css": None,
     "awesome_rotate_css": None,
-    "markerclusterjs": "vendor/markercluster/leaflet.markercluster.js",
-    "markerclustercss": "vendor/markercluster/MarkerCluster.css",
-    "markerclusterdefaultcss": "vendor/markercluster/MarkerCluster.Default.css",
     "Control.Fullscreen.js": "vendor/fullscreen/Control.FullScreen.js",
     "Control.FullScreen.css": "vendor/fullscreen/Control.FullScreen.css",
     "Control_MiniMap_js": "vendor/minimap/Control.MiniMap.min.js",
@@ -73,12 +70,12 @@ def asset_key(name: str) -> str:
     Parameters
     ----------
     name : str
-        A folium asset name (``"leaflet"``, ``"markerclusterjs"`` …).
+        A folium asset name (``"leaflet"``, ``"leaflet_measure_js"`` …).
 
     Returns
     -------
     str
-        The asset key, such as ``"vendor/markercluster/leaflet.markercluster.js"``.
+        The asset key, such as ``"vendor/measure/leaflet-measure.js"``.
     """
     if name not in FOLIUM_ASSETS:
         raise MapAssetError(

@@ -1,8 +1,8 @@
 /* Coverage maps of the warm-station locator (maps/layers.py writes the calls).
  *
  * Stations arrive as one gzip-compressed, base64-encoded JSON payload of column arrays, so that
- * 150,000 stations fit in a few megabytes; markers are clustered, and a popup's HTML is built
- * only when a station is clicked. Catchment circles are drawn for the stations in view only.
+ * 150,000 stations fit in a few megabytes; they are clustered with supercluster and only what
+ * is in view becomes markers; a popup's HTML is built only when a station is clicked. Catchment circles are drawn for the stations in view only.
  * Nothing here makes a network request.
  */
 (function () {
@@ -120,37 +120,85 @@
     draw();
   }
 
+  function clusterIcon(count) {
+    const size = count < 100 ? "small" : count < 1000 ? "medium" : "large";
+    const px = { small: 30, medium: 36, large: 44 }[size];
+    const label = count < 10000 ? String(count) : `${Math.round(count / 1000)}k`;
+    return L.divIcon({
+      className: `locator-cluster locator-cluster-${size}`,
+      html: `<span>${label}</span>`,
+      iconSize: [px, px],
+    });
+  }
+
+  /* Clusters by supercluster (a k-d tree index, built once in about a second for 150,000
+   * stations); on every move only the clusters and stations in view become markers. */
   function stations(map, group, circleGroup, payload, opts) {
     return decode(payload).then((data) => {
       const icon = icons(opts);
-      const cluster = L.markerClusterGroup({
-        chunkedLoading: true,
-        showCoverageOnHover: false,
-        maxClusterRadius: 60,
-      });
-      const markers = new Array(data.n);
+      const points = new Array(data.n);
       for (let i = 0; i < data.n; i++) {
-        const marker = L.marker([data.lat[i], data.lon[i]], {
-          icon: icon(data.kind[i], data.state[i]),
-          title: data.zh[i],
-          keyboard: false,
-        });
-        marker.stationIndex = i;
-        markers[i] = marker;
+        points[i] = {
+          type: "Feature",
+          properties: { i },
+          geometry: { type: "Point", coordinates: [data.lon[i], data.lat[i]] },
+        };
       }
-      cluster.on("click", (event) => {
+      const index = new Supercluster({
+        radius: 60,
+        maxZoom: opts.clusterMaxZoom,
+        minZoom: map.getMinZoom() || 0,
+      }).load(points);
+      const layer = L.layerGroup().addTo(group);
+
+      function openPopup(i) {
         L.popup({ maxWidth: 320 })
-          .setLatLng(event.layer.getLatLng())
-          .setContent(popupHtml(data, opts, event.layer.stationIndex))
+          .setLatLng([data.lat[i], data.lon[i]])
+          .setContent(popupHtml(data, opts, i))
           .openOn(map);
-      });
-      cluster.addLayers(markers);
-      group.addLayer(cluster);
+      }
+
+      function draw() {
+        if (!map.hasLayer(group)) return;
+        const bounds = map.getBounds();
+        const west = Math.max(-180, bounds.getWest());
+        const east = Math.min(180, bounds.getEast());
+        const found = index.getClusters(
+          [west, bounds.getSouth(), east, bounds.getNorth()],
+          Math.round(map.getZoom()),
+        );
+        layer.clearLayers();
+        for (const feature of found) {
+          const [lon, lat] = feature.geometry.coordinates;
+          const props = feature.properties;
+          if (props.cluster) {
+            const marker = L.marker([lat, lon], { icon: clusterIcon(props.point_count) });
+            marker.stationCount = props.point_count;
+            marker.on("click", () =>
+              map.flyTo([lat, lon], index.getClusterExpansionZoom(props.cluster_id)),
+            );
+            layer.addLayer(marker);
+          } else {
+            const i = props.i;
+            const marker = L.marker([lat, lon], {
+              icon: icon(data.kind[i], data.state[i]),
+              title: data.zh[i],
+            });
+            marker.stationIndex = i;
+            marker.on("click", () => openPopup(i));
+            layer.addLayer(marker);
+          }
+        }
+      }
+
+      map.on("moveend", draw);
+      map.on("overlayadd", (event) => event.layer === group && draw());
+      draw();
       catchments(map, circleGroup, data, opts);
       map.getContainer().dataset.stations = String(data.n);
       performance.mark("locator-stations-ready");
-      window.locatorStations = { data, cluster };
-      return cluster;
+      window.locatorStations = { data, index, layer, openPopup };
+      return layer;
     });
   }
 
