@@ -18,6 +18,7 @@ from api.routes import (
     health,
     nearest,
     page,
+    plans,
     stations,
     vocabularies,
 )
@@ -57,5 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, stations, nearest, capacity, feeds, districts, vocabularies, page):
         app.include_router(module.router)
+    app.include_router(plans.router)
     page.mount_static(app)
     return app

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from locator.config import Settings
 from locator.errors import LocatorError
+from locator.plan_cli import plan_app
 
 app = typer.Typer(
     help="Warm-station locator: stations, capacity, coverage for outdoor workers.",
@@ -38,6 +39,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(keys_app, name="keys")
+app.add_typer(plan_app, name="plan")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -655,6 +657,9 @@ def demo(
         f"Live station status feed: {url}/v1/gbfs/station_status.json",
         highlight=False,
     )
+    from locator.plan_cli import demo_plan
+
+    demo_plan()
 
 
 if __name__ == "__main__":

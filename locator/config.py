@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         description="Coverage figures of an area with fewer workers than this are suppressed, "
         "so that no output shows a single home.",
     )
+    plan_time_limit_max_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest solver time a POST /v1/plans may ask for (the plan is solved "
+        "within the request).",
+    )
     log_level: str = Field(default="INFO")
 
     def stale_after(self) -> dict[str, float]:

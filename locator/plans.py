@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -349,15 +349,18 @@ def _quotas_by_code(data: SitingData, quotas: Mapping[str, int] | None) -> dict[
 
 
 def solve_request(
-    session: Session, request: PlanRequest
+    session: Session, request: PlanRequest, *, progress: Callable[[str], None] | None = None
 ) -> tuple[SitingData, MaximalCovering, SitingResult]:
-    """Read, build and solve ``request`` (nothing is stored)."""
+    """Read, build and solve ``request`` (nothing is stored); ``progress`` hears each stage."""
+    say = progress or (lambda _: None)
     request.validate()
     data = load_siting_data(session, request)
     if not data.candidates:
         where = f" in district {request.district!r}" if request.district else ""
         raise NotFoundError(f"no candidate sites{where}: load some with `locator load candidates`")
+    say(f"coverage of {len(data.demand_weights):,} demand points by {len(data.candidates):,} sites")
     problem = build_problem(data, request.radius_m)
+    say(f"solving ({request.solver}, at most {request.time_limit_s:g} s)")
     result = problem.solve(
         request.new_sites,
         required=request.required,
@@ -378,9 +381,14 @@ def create_plan(
     created_by: str | None = None,
     key_id: int | None = None,
     curve_beyond: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PlanView:
-    """Solve ``request`` and store it as a plan (the caller commits)."""
-    data, problem, result = solve_request(session, request)
+    """Solve ``request`` and store it as a plan (the caller commits).
+
+    ``curve_beyond`` more sites (default: as many as the plan's) are chosen greedily after the
+    plan's own, only to draw where further stations stop paying.
+    """
+    data, problem, result = solve_request(session, request, progress=progress)
     beyond = problem.greedy_extension(
         result.codes,
         extra_sites=request.new_sites if curve_beyond is None else curve_beyond,
