@@ -152,7 +152,7 @@
       const layer = L.layerGroup().addTo(group);
 
       function openPopup(i) {
-        L.popup({ maxWidth: 320 })
+        L.popup({ maxWidth: 320, autoPanPaddingTopLeft: [50, 170] })
           .setLatLng([data.lat[i], data.lon[i]])
           .setContent(popupHtml(data, opts, i))
           .openOn(map);
