@@ -568,11 +568,20 @@ def _catchment_pairs(
     return homes[order].astype(np.int32), near[order].astype(np.int32)
 
 
-def _compute_chunk(context: _Context, lon: FloatArray, lat: FloatArray) -> _ChunkResult:
-    """Distances, areas and catchment pairs of one chunk of homes."""
+def _compute_chunk(
+    context: _Context,
+    lon: FloatArray,
+    lat: FloatArray,
+    known_areas: dict[str, IntArray] | None = None,
+) -> _ChunkResult:
+    """Distances, areas (unless already known) and catchment pairs of one chunk of homes."""
     xyz = ecef(lon, lat)
     distance = _nearest(context.stations, lon, lat, xyz, context.radii_m)
-    area = {name: level.locate(lon, lat) for name, level in context.levels.items()}
+    known = known_areas or {}
+    area = {
+        name: known[name] if name in known else level.locate(lon, lat)
+        for name, level in context.levels.items()
+    }
     pair_home, pair_station = _catchment_pairs(context.stations, lon, lat, xyz, context.catchment_m)
     return _ChunkResult(distance, area, pair_home, pair_station)
 
@@ -690,45 +699,18 @@ LEFT JOIN station_capacity seat ON seat.station_id = s.id AND seat.unit = 'seat'
 LEFT JOIN station_capacity bed ON bed.station_id = s.id AND bed.unit = 'bed'
 LEFT JOIN station_capacity charger ON charger.station_id = s.id AND charger.unit = 'charger'
 WHERE s.status = 'active'
-  AND (cardinality(CAST(:kinds AS text[])) = 0 OR s.kind = ANY(CAST(:kinds AS text[])))
-  AND s.services @> CAST(:services AS text[])
-  AND (CAST(:min_stars AS int) IS NULL OR s.stars >= CAST(:min_stars AS int))
 ORDER BY s.code
 """
 
 
 def read_stations(
-    conn: Connection,
-    options: CoverageOptions,
-    *,
-    now: dt.datetime,
-    stale_after_min: dict[str, float],
+    conn: Connection, *, now: dt.datetime, stale_after_min: dict[str, float]
 ) -> gpd.GeoDataFrame:
-    """The stations the options count, with their open state and capacity per unit.
-
-    ``open`` is the state at the options' time (or ``now``): True, False, or None when the
-    hours cannot be evaluated; with a time in the options only stations open then are kept.
-    Free places are None when the count is stale (the nearest query's rule).
-    """
-    rows = conn.execute(
-        text(_STATIONS_SQL),
-        {
-            "kinds": list(options.kinds),
-            "services": list(options.services),
-            "min_stars": options.min_stars,
-        },
-    ).all()
-    when = options.evaluation_time()
-    at = when or now
-    states: dict[str | None, bool | None] = {}
+    """Every active station with its sign and capacity per unit (free None when stale: the
+    nearest query's rule, judged at ``now``)."""
+    rows = conn.execute(text(_STATIONS_SQL)).all()
     records = []
     for row in rows:
-        if row.opening_hours not in states:
-            state = evaluate(row.opening_hours, at).state
-            states[row.opening_hours] = {"open": True, "closed": False}.get(state)
-        is_open = states[row.opening_hours]
-        if when is not None and is_open is not True:
-            continue
         record = {
             "code": row.code,
             "name_zh": row.name_zh,
@@ -739,7 +721,7 @@ def read_stations(
             "opening_hours": row.opening_hours,
             "stars": row.stars,
             "district_code": row.district_code,
-            "open": is_open,
+            "open": None,
             "updated_at": row.updated_at,
             "lon": row.lon,
             "lat": row.lat,
@@ -748,12 +730,11 @@ def read_stations(
             unit: (
                 getattr(row, f"{unit}_max"),
                 getattr(row, f"{unit}_occupied"),
-                at_unit,
+                getattr(row, f"{unit}_at"),
                 getattr(row, f"{unit}_held"),
             )
             for unit in vocab.UNITS
-            if (at_unit := getattr(row, f"{unit}_at")) is not None
-            or getattr(row, f"{unit}_max") is not None
+            if getattr(row, f"{unit}_max") is not None
         }
         capacity = unit_states(raw, now=now, stale_after_min=stale_after_min)
         for unit in vocab.UNITS:
@@ -775,6 +756,35 @@ def read_stations(
     frame["open"] = frame["open"].astype("boolean")
     geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def select_stations(
+    stations: gpd.GeoDataFrame, options: CoverageOptions, *, now: dt.datetime
+) -> gpd.GeoDataFrame:
+    """The stations ``options`` count, with ``open`` at the options' time (or ``now``): True,
+    False, or None when the hours cannot be evaluated; with a time in the options only
+    stations open then are kept (unknown hours do not count as open)."""
+    keep = np.ones(len(stations), dtype=bool)
+    if options.kinds:
+        keep &= stations["kind"].isin(options.kinds).to_numpy()
+    if options.services:
+        needed = set(options.services)
+        keep &= np.fromiter(
+            (needed.issubset(s) for s in stations["services"]), dtype=bool, count=len(stations)
+        )
+    if options.min_stars is not None:
+        keep &= (stations["stars"].fillna(0) >= options.min_stars).to_numpy(bool)
+    chosen = stations[keep].copy()
+    when = options.evaluation_time()
+    at = when or now
+    states = {
+        hours: {"open": True, "closed": False}.get(evaluate(hours, at).state)
+        for hours in chosen["opening_hours"].unique()
+    }
+    chosen["open"] = chosen["opening_hours"].map(states).astype("boolean")
+    if when is not None:
+        chosen = chosen[chosen["open"].fillna(False).to_numpy(bool)]
+    return chosen.reset_index(drop=True)
 
 
 def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]:
@@ -802,21 +812,63 @@ def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]
 
 
 # -- the report -----------------------------------------------------------------------------------
-def compute_coverage(
+@dataclass
+class StoreSnapshot:
+    """What a report reads from the store, option-free: reusable for other option sets.
+
+    Homes are kept as compact arrays with the area each lies in per level; stations as read
+    (every active one, capacity judged at ``now``).
+    """
+
+    stations: gpd.GeoDataFrame
+    levels: dict[str, _AreaLevel]
+    lon: FloatArray
+    lat: FloatArray
+    workers: IntArray
+    home_areas: dict[str, IntArray]
+    data_date: dt.datetime
+    now: dt.datetime
+
+
+def read_snapshot(
     engine_or_session: Engine | Session | Connection,
+    *,
+    now: dt.datetime | None = None,
+    stale_after_min: dict[str, float] | None = None,
+    locate: bool = True,
+) -> StoreSnapshot:
+    """Read stations, areas and worker homes; with ``locate`` place every home in its areas."""
+    from locator.config import Settings
+
+    now = now or dt.datetime.now(dt.UTC)
+    stale_after_min = stale_after_min or Settings().stale_after()
+    with _connection(engine_or_session) as conn:
+        stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
+        levels = read_areas(conn, LEVELS)
+        lon, lat, workers = read_homes(conn)
+    home_areas = {name: level.locate(lon, lat) for name, level in levels.items()} if locate else {}
+    updated = stations["updated_at"].max() if len(stations) else None
+    data_date = updated.to_pydatetime() if isinstance(updated, pd.Timestamp) else updated
+    return StoreSnapshot(stations, levels, lon, lat, workers, home_areas, data_date or now, now)
+
+
+def compute_coverage(
+    engine_or_session: Engine | Session | Connection | None,
     options: CoverageOptions,
     *,
     progress: Progress | None = None,
     dask: str | Any | None = None,
     now: dt.datetime | None = None,
     stale_after_min: dict[str, float] | None = None,
+    snapshot: StoreSnapshot | None = None,
 ) -> CoverageReport:
     """Coverage of the worker homes in the store by the stations ``options`` count.
 
     Parameters
     ----------
     engine_or_session : Engine, Session or Connection
-        The store; a session's own transaction is read (tests roll it back).
+        The store; a session's own transaction is read (tests roll it back). Not read when
+        a ``snapshot`` is given.
     options : CoverageOptions
         What counts and how.
     progress : callable, optional
@@ -828,22 +880,20 @@ def compute_coverage(
         The clock for staleness and for the open state when the options name no time.
     stale_after_min : dict, optional
         Staleness limits per unit (``Settings.stale_after()``); the defaults when not given.
+    snapshot : StoreSnapshot, optional
+        What :func:`read_snapshot` read before, to answer several option sets from one read.
     """
-    from locator.config import Settings
-
-    now = now or dt.datetime.now(dt.UTC)
-    stale_after_min = stale_after_min or Settings().stale_after()
     report = progress or (lambda stage, fraction: None)
-    needed_levels = tuple(dict.fromkeys((*options.levels, "grid")))
     report("reading", 0.0)
-    with _connection(engine_or_session) as conn:
-        stations = read_stations(conn, options, now=now, stale_after_min=stale_after_min)
-        levels = read_areas(conn, needed_levels)
-        lon, lat, workers = read_homes(conn)
-        data_date = conn.execute(
-            text("SELECT max(updated_at) FROM stations WHERE status = 'active'")
-        ).scalar()
+    if snapshot is None:
+        if engine_or_session is None:
+            raise ConfigError("engine_or_session None: give a database or a snapshot")
+        snapshot = read_snapshot(
+            engine_or_session, now=now, stale_after_min=stale_after_min, locate=dask is None
+        )
+    stations = select_stations(snapshot.stations, options, now=now or snapshot.now)
     report("reading", 1.0)
+    lon, lat, workers = snapshot.lon, snapshot.lat, snapshot.workers
     log.info("coverage: %d homes, %d counted stations", len(lon), len(stations))
     context = _Context(
         _Stations(
@@ -851,19 +901,19 @@ def compute_coverage(
             stations["lat"].to_numpy(np.float64),
             stations["places"].to_numpy(np.float64),
         ),
-        levels,
+        snapshot.levels,
         options.radii_m,
         options.catchment,
     )
     if dask is not None:
         chunks = _run_dask(context, lon, lat, options.chunk_size, dask, report)
     else:
-        chunks = _run_local(context, lon, lat, options.chunk_size, report)
+        chunks = _run_local(context, lon, lat, options.chunk_size, report, snapshot.home_areas)
     result = _combine(chunks)
     report("aggregating", 0.0)
-    built = _build_report(options, context, stations, lon, lat, workers, result)
+    built = _build_report(options, context, stations, workers, result)
+    built.data_date = snapshot.data_date
     report("aggregating", 1.0)
-    built.data_date = data_date or now
     return built
 
 
@@ -872,12 +922,18 @@ def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def _run_local(
-    context: _Context, lon: FloatArray, lat: FloatArray, size: int, report: Progress
+    context: _Context,
+    lon: FloatArray,
+    lat: FloatArray,
+    size: int,
+    report: Progress,
+    areas: dict[str, IntArray],
 ) -> list[_ChunkResult]:
     bounds = _chunk_bounds(len(lon), size)
     results = []
     for done, (start, stop) in enumerate(bounds, start=1):
-        results.append(_compute_chunk(context, lon[start:stop], lat[start:stop]))
+        known = {name: index[start:stop] for name, index in areas.items()}
+        results.append(_compute_chunk(context, lon[start:stop], lat[start:stop], known))
         report("measuring", done / len(bounds))
     return results
 
@@ -1051,8 +1107,6 @@ def _build_report(
     options: CoverageOptions,
     context: _Context,
     stations: gpd.GeoDataFrame,
-    lon: FloatArray,
-    lat: FloatArray,
     workers: IntArray,
     result: _Combined,
 ) -> CoverageReport:
@@ -1233,3 +1287,67 @@ def _notes(
         if table.empty and name in options.levels:
             notes.append(f"no {name} areas are loaded")
     return notes
+
+
+# -- exports --------------------------------------------------------------------------------------
+def area_records(table: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """Rows of an area table as plain Python values (None for blanks), without geometry."""
+    plain = pd.DataFrame(table.drop(columns="geometry")).astype(object)
+    plain = plain.where(plain.notna(), None)
+    return [
+        {key: _plain(value) for key, value in record.items()}
+        for record in plain.to_dict(orient="records")
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def export_report(report: CoverageReport, folder: Any) -> list[Any]:
+    """Write the report to ``folder``: per level and for gaps a CSV and a GeoJSON file, all of
+    them as layers of ``coverage.gpkg``, the heat layer as CSV and the totals as JSON.
+
+    Returns the paths written. Suppressed areas are written with blank figures.
+    """
+    import json
+    from pathlib import Path
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    gpkg = out / "coverage.gpkg"
+    gpkg.unlink(missing_ok=True)
+    layers = {f"areas_{level}": table for level, table in report.areas.items()}
+    layers |= {"gaps": report.gaps, "gap_cells": report.gap_cells}
+    for name, table in layers.items():
+        frame = table.copy()
+        if "cell_codes" in frame:
+            frame["cell_codes"] = frame["cell_codes"].astype(str)
+        csv = out / f"{name}.csv"
+        pd.DataFrame(frame.drop(columns="geometry")).to_csv(csv, index=False)
+        geojson = out / f"{name}.geojson"
+        geojson.unlink(missing_ok=True)
+        frame.to_file(geojson, driver="GeoJSON")
+        frame.to_file(gpkg, layer=name, driver="GPKG")
+        written += [csv, geojson]
+    heat = out / "heat.csv"
+    report.heat.to_csv(heat, index=False)
+    totals = out / "totals.json"
+    totals.write_text(
+        json.dumps(
+            {
+                "options": report.options.describe(),
+                "data_date": report.data_date.isoformat(),
+                "totals": {k: _plain(v) for k, v in report.totals.items()},
+                "notes": report.notes,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+    return [*written, gpkg, heat, totals]
