@@ -60,6 +60,8 @@ CATCHMENT_COLOUR = "#2c7fb8"
 CIRCLE_MIN_ZOOM = 12
 CLUSTER_MAX_ZOOM = 16  # from zoom 17 every station is drawn on its own
 MAX_CIRCLES = 4000
+SVG_MAX_AREAS = 3000  # more areas are drawn on a canvas
+BASE_PANE = "locator-base"
 COORD_PRECISION_DEG = 1e-5  # about a metre: plenty for a map, and a third smaller files
 
 MAP_JS = ("locator_map_js", f"{ASSET_SCHEME}static/locator-map.js")
@@ -110,6 +112,22 @@ class StationLayer(_LocatorElement):
         super().__init__()
         self._name = "StationLayer"
         self.group, self.circles, self.payload, self.options = group, circles, payload, options
+
+
+class AreaLayer(_LocatorElement):
+    """Areas coloured by coverage share, from a compressed GeoJSON, drawn on first show."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        LocatorMap.areas({{ this._parent.get_name() }}, {{ this.group.get_name() }},
+            {{ this.payload|tojson }}, {{ this.options|tojson }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self, group: folium.FeatureGroup, payload: str, options: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "AreaLayer"
+        self.group, self.payload, self.options = group, payload, options
 
 
 class HtmlBox(_LocatorElement):
@@ -394,10 +412,13 @@ def add_choropleth(
     radius_m: float,
     privacy_k: int,
     show: bool,
-) -> folium.GeoJson:
+) -> folium.FeatureGroup:
     """Add the coverage share of one area level (district, sub-district or grid cell).
 
-    Suppressed areas (fewer than ``privacy_k`` workers) are hatched grey and say so.
+    Suppressed areas (fewer than ``privacy_k`` workers) are hatched grey and say so. The areas
+    travel compressed and are drawn only when their layer is first shown, on a canvas when
+    there are more than :data:`SVG_MAX_AREAS` (Beijing has 17,000 grid cells), so that a hidden
+    level costs the opening of the map nothing.
     """
     rows = [
         area_properties(row, radius_m=radius_m, privacy_k=privacy_k)
@@ -411,29 +432,20 @@ def add_choropleth(
     )
     zh, en = vocab.AREA_LEVELS[level]
     suppressed = int(frame["suppressed"].sum())
-    name = f"覆盖率·{zh} Coverage by {en} ({len(frame):,}; {suppressed:,} suppressed)"
-    layer = folium.GeoJson(
-        frame.__geo_interface__,
-        name=name,
+    group = folium.FeatureGroup(
+        name=f"覆盖率·{zh} Coverage by {en} ({len(frame):,}; {suppressed:,} suppressed)",
         show=show,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.65,
-            "color": "#555",
-            "weight": 0.4 if level == "grid" else 1,
-            "className": "locator-area suppressed"
-            if f["properties"]["suppressed"]
-            else "locator-area",
-        },
-        highlight_function=lambda f: {"weight": 3, "color": "#000"},
-        tooltip=folium.GeoJsonTooltip(
-            fields=["area", "coverage", "stations", "distance", "access"],
-            aliases=["", "覆盖 Covered", "驿站 Stations", "距离 Distance", "2SFCA"],
-            sticky=True,
-        ),
     )
-    layer.add_to(fmap)
-    return layer
+    group.add_to(fmap)
+    options = {
+        "level": level,
+        "canvas": len(frame) > SVG_MAX_AREAS,
+        "weight": 0.4 if level == "grid" else 1,
+        "labels": ["覆盖 Covered", "驿站 Stations", "距离 Distance", "2SFCA"],
+    }
+    payload = encode_payload(json.loads(frame.to_json(drop_id=True)))
+    fmap.add_child(AreaLayer(group, payload, options))
+    return group
 
 
 def add_outlines(fmap: folium.Map, districts: gpd.GeoDataFrame) -> folium.GeoJson:
@@ -443,10 +455,14 @@ def add_outlines(fmap: folium.Map, districts: gpd.GeoDataFrame) -> folium.GeoJso
         geometry=_slim_geometry(districts.geometry, simplify_deg=0.0002),
         crs=4326,
     )
+    # Their own pane under the overlays: the outlines are opaque (the base map), so they must
+    # lie below every area, heat and gap layer whatever order the layers are drawn in.
+    folium.map.CustomPane(BASE_PANE, z_index=300).add_to(fmap)
     layer = folium.GeoJson(
         frame.__geo_interface__,
         name="区界 District outlines",
         control=False,
+        pane=BASE_PANE,
         style_function=lambda f: {
             "color": "#4d4d4d",
             "weight": 1.2,

@@ -148,7 +148,9 @@ def test_offline_map_opens_with_no_network(
         assert page.locator(f".locator-station.kind-{kind}.state-{state}").count() == count
     assert page.locator(".locator-station.kind-smart_24h span").inner_text() == "24"
 
-    # The shares: the east district suppressed and hatched; the gap drawn.
+    # The shares: the east district suppressed and hatched; the gap drawn. Each level is
+    # drawn when first shown.
+    page.wait_for_selector(".leaflet-container[data-areasdistrict='2']", state="attached")
     areas = page.locator("path.locator-area")
     assert areas.count() == 2
     assert (
@@ -156,6 +158,7 @@ def test_offline_map_opens_with_no_network(
     )
     assert page.locator("path.locator-gap").count() == 1
     toggle(page, "覆盖率·网格")
+    page.wait_for_selector(".leaflet-container[data-areasgrid='8']", state="attached")
     assert page.locator("path.locator-area").count() == 2 + 8
     assert page.locator("path.locator-area.suppressed").count() == 1 + 4
     toggle(page, "未覆盖劳动者热力")

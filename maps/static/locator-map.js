@@ -202,6 +202,67 @@
     });
   }
 
+  let hatchPattern = null;
+  function canvasHatch() {
+    if (!hatchPattern) {
+      const tile = document.createElement("canvas");
+      tile.width = tile.height = 8;
+      const ctx = tile.getContext("2d");
+      ctx.fillStyle = "#e0e0e0";
+      ctx.fillRect(0, 0, 8, 8);
+      ctx.strokeStyle = "#8c8c8c";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(0, 8);
+      ctx.lineTo(8, 0);
+      ctx.stroke();
+      hatchPattern = ctx.createPattern(tile, "repeat");
+    }
+    return hatchPattern;
+  }
+
+  /* Areas coloured by coverage share; suppressed ones hatched (an SVG pattern, or a canvas
+   * pattern when there are too many areas for SVG). Built when the layer is first shown. */
+  function areas(map, group, payload, opts) {
+    let built = null;
+    function build() {
+      if (built || !map.hasLayer(group)) return built;
+      built = decode(payload).then((data) => {
+        const renderer = opts.canvas ? L.canvas({ padding: 0.2 }) : L.svg();
+        const layer = L.geoJSON(data, {
+          renderer,
+          style: (feature) => {
+            const p = feature.properties;
+            const hatched = p.suppressed && opts.canvas ? canvasHatch() : p.fill;
+            return {
+              fillColor: hatched,
+              fillOpacity: p.suppressed ? 0.8 : 0.65,
+              color: "#555",
+              weight: opts.weight,
+              className: p.suppressed ? "locator-area suppressed" : "locator-area",
+            };
+          },
+        });
+        layer.bindTooltip(
+          (part) => {
+            const p = part.feature.properties;
+            const rows = [p.coverage, p.stations, p.distance, p.access].map(
+              (value, i) => `<tr><th>${esc(opts.labels[i])}</th><td>${esc(value)}</td></tr>`,
+            );
+            return `<div class="locator-area-tip"><b>${esc(p.area)}</b><table>${rows.join("")}</table></div>`;
+          },
+          { sticky: true },
+        );
+        group.addLayer(layer);
+        map.getContainer().dataset[`areas${opts.level}`] = String(data.features.length);
+        return layer;
+      });
+      return built;
+    }
+    map.on("overlayadd", (event) => event.layer === group && build());
+    build();
+  }
+
   function title(map, html) {
     const box = L.DomUtil.create("div", "locator-title", map.getContainer());
     box.innerHTML = html;
@@ -237,5 +298,5 @@
     }).addTo(map);
   }
 
-  window.LocatorMap = { decode, stations, title, legend, minimap, popupHtml };
+  window.LocatorMap = { decode, stations, areas, title, legend, minimap, popupHtml };
 })();
