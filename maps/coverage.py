@@ -97,6 +97,8 @@ def title_lines(report: CoverageReport, *, radius_m: float) -> tuple[str, list[s
     """Heading and lines of the title block: radius, time slice, filters, data date, totals."""
     heading = f"暖心驿站覆盖 · Warm-station coverage: workers within {radius_m:,.0f} m"
     lines = [time_slice(report.options)]
+    widest = max(float(r) for r in report.options.radii_m)
+    lines.append(f"空白与热力 Gaps and heat: workers uncovered within {widest:,.0f} m")
     if filters := station_filter(report.options):
         lines.append(filters)
     lines.append(

@@ -142,6 +142,7 @@ def test_title_says_radius_slice_filters_date_and_totals() -> None:
     assert heading == "暖心驿站覆盖 · Warm-station coverage: workers within 500 m"
     assert lines == [
         "全部时段 · all hours (opening hours not applied)",
+        "空白与热力 Gaps and heat: workers uncovered within 1,000 m",
         "计入驿站 Stations counted — kinds: 24-hour smart station; services: microwave; "
         "at least 3 stars",
         "数据日期 Data date: 2026-11-21 19:00 (Beijing) · 6 驿站 stations",
