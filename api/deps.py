@@ -26,6 +26,16 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """A session for routes that only read, in autocommit: each statement is its own
+    transaction (as under READ COMMITTED anyway), without a BEGIN and a ROLLBACK round trip."""
+    with request.app.state.read_sessionmaker() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
 def get_clock(request: Request) -> Callable[[], dt.datetime]:
     """The service's clock (replaceable in tests)."""
     return request.app.state.clock

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
@@ -13,6 +14,7 @@ from api import errors
 from api.ratelimit import RateLimiter
 from api.routes import (
     capacity,
+    coverage,
     districts,
     feeds,
     health,
@@ -22,6 +24,7 @@ from api.routes import (
     stations,
     vocabularies,
 )
+from api.routes import maps as map_pages
 from api.stream import CapacityBroadcaster
 from locator import __version__
 from locator.config import Settings
@@ -35,9 +38,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = resolve_url(settings)
-        engine = make_engine(url, pool_size=10, max_overflow=20)
+        # Synchronous routes run in the thread pool; with no more threads than connections a
+        # request never waits for a connection, and none is opened and closed under load
+        # (each new one costs a backend start and a SCRAM handshake).
+        engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=60)
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        app.state.read_sessionmaker = sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         app.state.broadcaster = CapacityBroadcaster(url)
         try:
             yield
@@ -58,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, stations, nearest, capacity, feeds, districts, vocabularies, page):
         app.include_router(module.router)
+    app.include_router(coverage.router)
     app.include_router(plans.router)
+    app.include_router(map_pages.router)
     page.mount_static(app)
     return app

@@ -139,7 +139,10 @@ class HoursOut(BaseModel):
 class UnitOut(BaseModel):
     maximum: int = Field(ge=0)
     occupied: int = Field(ge=0)
-    free: int | None = Field(description="Free places; null when the count is unknown or stale.")
+    held: int = Field(default=0, ge=0, description="Places held for someone on the way (beds).")
+    free: int | None = Field(
+        description="Free places (neither taken nor held); null when the count is unknown or stale."
+    )
     reported_at: dt.datetime | None
     stale: bool
 
@@ -318,3 +321,36 @@ class HistoryOut(BaseModel):
     until: dt.datetime
     events: list[EventOut]
     profile: dict[str, list[HourProfileOut]]
+
+
+class CoverageOptionsOut(BaseModel):
+    """The options a coverage answer was computed with."""
+
+    radii_m: list[float]
+    kinds: list[str]
+    services: list[str]
+    min_stars: int | None
+    open_at: dt.datetime | None = Field(description="The time stations had to be open, if any.")
+    privacy_k: int
+    gap_threshold: int
+    catchment_m: float
+    description: str
+
+
+class CoverageAnswer(BaseModel):
+    """Coverage of worker homes by area: counts only, areas below ``privacy_k`` suppressed."""
+
+    level: str
+    data_date: dt.datetime
+    options: CoverageOptionsOut
+    totals: dict[str, float | int | bool | None]
+    areas: list[dict[str, Any]]
+    notes: list[str]
+
+
+class GapsAnswer(BaseModel):
+    """Gap areas (merged grid cells) or gap cells, ranked by uncovered workers."""
+
+    data_date: dt.datetime
+    options: CoverageOptionsOut
+    gaps: list[dict[str, Any]]

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     hold_minutes: float = Field(
         default=90.0, gt=0, le=1440, description="How long a bed hold lasts unless confirmed."
     )
+    db_pool_size: int = Field(
+        default=16,
+        ge=1,
+        le=200,
+        description="Database connections per service process; it also bounds the requests one "
+        "process works on at once, so that no request waits for, or opens, a connection.",
+    )
     writes_per_minute: float = Field(
         default=120.0, gt=0, description="Capacity writes allowed per API key and minute."
     )

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -136,11 +137,13 @@ class UnitState:
     occupied: int
     reported_at: dt.datetime | None
     stale: bool
+    held: int = 0
 
     @property
     def free(self) -> int | None:
-        """Free places, or None when the count is unknown (never reported or stale)."""
-        return None if self.stale else self.maximum - self.occupied
+        """Free places (neither taken nor held), or None when the count is unknown (never
+        reported or stale)."""
+        return None if self.stale else self.maximum - self.occupied - self.held
 
 
 @dataclass(frozen=True)
@@ -161,19 +164,29 @@ class NearestStation:
         return str(self.record["code"])
 
 
+_COLUMNS = [
+    *("id", "code", "name_zh", "name_en", "kind", "operator", "address", "district_code"),
+    *("services", "groups", "opening_hours", "stars", "status", "updated_at"),
+    *("lon", "lat", "sphere_m", "capacity"),
+]
+_RECORD = [c for c in _COLUMNS if c not in {"id", "sphere_m", "capacity"}]
+_LON, _LAT, _SPHERE, _CODE, _HOURS, _CAPACITY = (
+    _COLUMNS.index(c) for c in ("lon", "lat", "sphere_m", "code", "opening_hours", "capacity")
+)
+# Only what ranks and describes a station is computed in SQL; the ellipsoidal distance and the
+# bearing come from pyproj for the few rows that need them, which keeps the statement close to a
+# bare KNN walk of the index.
 _SELECT = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.kind, s.operator, s.address, s.district_code,
        s.services, s.groups, s.opening_hours, s.stars, s.status, s.updated_at,
-       ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-       ST_Distance(s.geog, q.g) AS distance_m,
-       s.geog <-> q.g AS sphere_m,
-       coalesce(degrees(ST_Azimuth(q.g, s.geog)), 0) AS bearing_deg,
-       coalesce((SELECT json_object_agg(c.unit, json_build_array(
-                    c.maximum, c.occupied, c.reported_at))
-                 FROM station_capacity c WHERE c.station_id = s.id), '{}'::json) AS capacity
+       ST_X(s.geom), ST_Y(s.geom), s.geog <-> q.g,
+       (SELECT json_object_agg(c.unit, json_build_array(
+                   c.maximum, c.occupied, c.reported_at, c.held))
+        FROM station_capacity c WHERE c.station_id = s.id)
 FROM stations s,
-     (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) q
+     (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g) q
 """
+_GEOD = Geod(ellps="WGS84")
 
 
 def _where(
@@ -181,34 +194,34 @@ def _where(
 ) -> str:
     clauses = ["s.status = 'active'"]
     if query.services:
-        clauses.append("s.services @> CAST(:services AS text[])")
+        clauses.append("s.services @> CAST(%(services)s AS text[])")
     if query.groups:
-        clauses.append("s.groups && CAST(:groups AS text[])")
+        clauses.append("s.groups && CAST(%(groups)s AS text[])")
     if query.kinds:
-        clauses.append("s.kind = ANY(CAST(:kinds AS text[]))")
+        clauses.append("s.kind = ANY(CAST(%(kinds)s AS text[]))")
     if query.min_stars is not None:
-        clauses.append("s.stars >= :min_stars")
+        clauses.append("s.stars >= %(min_stars)s")
     if query.max_distance_m is not None:
-        clauses.append("ST_DWithin(s.geog, q.g, :max_distance_m)")
+        clauses.append("ST_DWithin(s.geog, q.g, %(max_distance_m)s)")
     if query.unit is not None:
-        fresh = "c.reported_at >= :fresh_after"
+        fresh = "c.reported_at >= %(fresh_after)s"
         value, condition = {
             "any": ("c.maximum", "TRUE"),
-            "known": ("c.maximum - c.occupied", fresh),
+            "known": ("c.maximum - c.occupied - c.held", fresh),
             "unknown": ("c.maximum", f"(c.reported_at IS NULL OR NOT {fresh})"),
         }[room]
         if rare_unit:
             # Few stations have this unit: start from them (a semi-join, then a small sort).
             clauses.append(
-                "s.id IN (SELECT c.station_id FROM station_capacity c WHERE c.unit = :unit "
-                f"AND {value} >= :free AND {condition})"
+                "s.id IN (SELECT c.station_id FROM station_capacity c WHERE c.unit = %(unit)s "
+                f"AND {value} >= %(free)s AND {condition})"
             )
         else:
             # Most stations have it: walk the distance index and test each station; a scalar
             # subquery keeps the planner from turning this into a join that loses the order.
             clauses.append(
                 f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
-                f"AND c.unit = :unit AND {condition}) >= :free"
+                f"AND c.unit = %(unit)s AND {condition}) >= %(free)s"
             )
     return " WHERE " + " AND ".join(clauses)
 
@@ -292,9 +305,15 @@ def _is_rare_unit(session: Session, unit: str) -> bool:
 def _search(
     session: Session, context: _Context, room: Literal["any", "known", "unknown"], k: int
 ) -> list[NearestStation]:
+    """Walk the distance index in growing batches until the best ``k`` are certain.
+
+    Rows that pass the SQL filters are ranked by ellipsoidal distance (then code); opening hours
+    are evaluated only for the rows ranked high enough to matter, and answers are built only for
+    the ``k`` returned, so the Python work per question stays close to ``k`` rows.
+    """
     query = context.query
-    where = _where(query, room, rare_unit=context.rare_unit)
-    sql = text(f"{_SELECT}{where} ORDER BY s.geog <-> q.g LIMIT :limit OFFSET :offset")
+    sql = f"{_SELECT}{_where(query, room, rare_unit=context.rare_unit)} "
+    sql += "ORDER BY s.geog <-> q.g LIMIT %(limit)s OFFSET %(offset)s"
     params: dict[str, Any] = {
         "lon": query.lon,
         "lat": query.lat,
@@ -308,52 +327,114 @@ def _search(
         "fresh_after": context.now
         - dt.timedelta(minutes=context.stale_after_min.get(query.unit or "seat", 30.0)),
     }
-    found: list[NearestStation] = []
-    offset, limit = 0, 2 * k + 8
-    while True:
-        rows = session.execute(sql, {**params, "limit": limit, "offset": offset}).all()
-        for row in rows:
-            station = _answer(row._mapping, context)
-            if station is not None:
-                found.append(station)
-        found.sort(key=lambda s: (s.distance_m, s.code))
-        exhausted = len(rows) < limit
-        if exhausted:
-            return found[:k]
-        horizon = rows[-1].sphere_m * (1 - SPHERE_SLACK)
-        if len(found) >= k and found[k - 1].distance_m <= horizon:
-            return found[:k]
-        offset += limit
-        limit *= 4
+    # Without an opening-hours filter nearly every row is an answer: ask for a few spare rows
+    # (the ellipsoid may reorder near-ties); with one, many rows may be closed, so ask for more.
+    limit = k + 3 if query.open == "any" else 2 * k + 8
+    offset = 0
+    ranked: list[tuple[float, str, float, tuple[Any, ...]]] = []  # distance, code, bearing, row
+    is_open: dict[str, HoursState | None] = {}  # code -> hours when open at the time asked
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        while True:
+            cursor.execute(sql, {**params, "limit": limit, "offset": offset})
+            rows = cursor.fetchall()
+            if rows:
+                n = len(rows)
+                bearing, _, distance = _GEOD.inv(
+                    [query.lon] * n,
+                    [query.lat] * n,
+                    [r[_LON] for r in rows],
+                    [r[_LAT] for r in rows],
+                )
+                ranked.extend(
+                    (float(d), r[_CODE], float(b), r)
+                    for d, b, r in zip(distance, bearing, rows, strict=True)
+                )
+                ranked.sort(key=lambda item: (item[0], item[1]))
+            best = _best(ranked, k, context, is_open)
+            if len(rows) < limit:
+                break
+            horizon = rows[-1][_SPHERE] * (1 - SPHERE_SLACK)
+            if len(best) == k and best[-1][0] <= horizon:
+                break
+            offset += limit
+            limit *= 4
+    finally:
+        cursor.close()
+    return [_answer(item, context, is_open.get(item[1])) for item in best]
 
 
-def _answer(row: Any, context: _Context) -> NearestStation | None:
-    distance_m = float(row["distance_m"])
+def _best(
+    ranked: list[tuple[float, str, float, tuple[Any, ...]]],
+    k: int,
+    context: _Context,
+    is_open: dict[str, HoursState | None],
+) -> list[tuple[float, str, float, tuple[Any, ...]]]:
+    """The first ``k`` ranked rows that pass the opening-hours filter."""
+    query = context.query
+    if query.open == "any":
+        return ranked[:k]
+    best = []
+    for item in ranked:
+        code = item[1]
+        if code not in is_open:
+            hours = evaluate(item[3][_HOURS], _when(item[0], context))
+            is_open[code] = hours if hours.state == "open" else None
+        if is_open[code] is not None:
+            best.append(item)
+            if len(best) == k:
+                break
+    return best
+
+
+def _when(distance_m: float, context: _Context) -> dt.datetime:
+    """The time the opening hours are judged at: now, or on arrival."""
+    if context.query.open != "on_arrival":
+        return context.at
+    return context.at + dt.timedelta(minutes=distance_m / 1000.0 / context.speed_kmh * 60.0)
+
+
+def _answer(
+    item: tuple[float, str, float, tuple[Any, ...]], context: _Context, hours: HoursState | None
+) -> NearestStation:
+    distance_m, _, bearing, row = item
     eta_min = distance_m / 1000.0 / context.speed_kmh * 60.0
     arrival = context.at + dt.timedelta(minutes=eta_min)
-    query = context.query
-    when = arrival if query.open == "on_arrival" else context.at
-    hours = evaluate(row["opening_hours"], when)
-    if query.open != "any" and hours.state != "open":
-        return None
-    capacity = _capacity(row["capacity"], context)
+    if hours is None:
+        hours = evaluate(row[_HOURS], context.at)
     return NearestStation(
-        record={k: row[k] for k in row if k not in {"capacity", "sphere_m", "id"}},
+        record={name: row[_COLUMNS.index(name)] for name in _RECORD},
         distance_m=distance_m,
-        bearing_deg=float(row["bearing_deg"]),
+        bearing_deg=bearing % 360.0,
         eta_min=eta_min,
         arrival=arrival,
         hours=hours,
-        capacity=capacity,
+        capacity=unit_states(
+            row[_CAPACITY] or {}, now=context.now, stale_after_min=context.stale_after_min
+        ),
     )
 
 
-def _capacity(raw: Any, context: _Context) -> dict[str, UnitState]:
+def unit_states(
+    raw: Any, *, now: dt.datetime, stale_after_min: dict[str, float]
+) -> dict[str, UnitState]:
+    """Capacity per unit from ``{unit: [maximum, occupied, reported_at, held]}`` (JSON or
+    dict; ``reported_at`` an ISO string, a datetime or None; ``held`` optional, 0 when absent).
+
+    The one staleness rule: a count never reported, or older than its unit's limit in
+    ``stale_after_min`` (``Settings.stale_after()``), is stale, so its free places are unknown.
+    """
     data = json.loads(raw) if isinstance(raw, str) else raw
     units = {}
-    for unit, (maximum, occupied, reported_at) in data.items():
-        reported = dt.datetime.fromisoformat(reported_at) if reported_at else None
-        limit = dt.timedelta(minutes=context.stale_after_min.get(unit, 30.0))
-        stale = reported is None or context.now - reported > limit
-        units[unit] = UnitState(int(maximum), int(occupied), reported, stale)
+    for unit, figures in data.items():
+        maximum, occupied, reported_at = figures[:3]
+        held = int(figures[3]) if len(figures) > 3 and figures[3] is not None else 0
+        reported = (
+            reported_at
+            if isinstance(reported_at, dt.datetime) or reported_at is None
+            else dt.datetime.fromisoformat(reported_at)
+        )
+        limit = dt.timedelta(minutes=stale_after_min.get(unit, 30.0))
+        stale = reported is None or now - reported > limit
+        units[unit] = UnitState(int(maximum), int(occupied), reported, stale, held)
     return units

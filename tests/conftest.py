@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -86,15 +87,22 @@ def sample_session(sample_engine: Engine) -> Iterator[Session]:
         yield db_session
 
 
+def use_session(app: FastAPI, db_session: Session) -> None:
+    """Make every route of ``app`` work in ``db_session`` (the test's transaction)."""
+    from api.deps import get_read_session, get_session
+
+    app.dependency_overrides[get_session] = lambda: db_session
+    app.dependency_overrides[get_read_session] = lambda: db_session
+
+
 def make_client(engine: Engine, db_session: Session, tmp_path: Path) -> TestClient:
-    from api.deps import get_session
     from api.main import create_app
 
     settings = Settings(
         database_url=engine.url.render_as_string(hide_password=False), state_dir=tmp_path
     )
     app = create_app(settings)
-    app.dependency_overrides[get_session] = lambda: db_session
+    use_session(app, db_session)
     return TestClient(app, raise_server_exceptions=False)
 
 

@@ -1,9 +1,11 @@
 """GET /v1/nearest: GeoJSON ordered by distance, China's coordinate systems, clear 422s."""
 
+import datetime as dt
+
 import pytest
 
 from api.schemas import NearestCollection, Problem
-from locator import crs
+from locator import capacity, crs
 from locator.io import load_file
 from tests.helpers import station, write_geojson
 
@@ -50,6 +52,21 @@ def test_open_now_and_service_filters(client, stations_line):
     beds = get(client, lon=116.40, lat=39.90, unit="bed").json()
     assert [f["id"] for f in beds["features"]] == ["K2"]
     assert beds["features"][0]["properties"]["room_known"] is False  # never reported
+
+
+def test_held_beds_are_not_free(client, session, stations_line):
+    """A bed kept for someone on the way is not offered to the next courier."""
+    now = dt.datetime.now(dt.UTC)
+    capacity.set_count(session, "K2", "bed", 8, actor="test", now=now)
+    for _ in range(2):
+        capacity.place_hold(session, "K2", "bed", actor="test", now=now)
+    assert get(client, lon=116.40, lat=39.90, unit="bed").json()["features"] == []  # known full
+    listed = get(client, lon=116.40, lat=39.90).json()["features"][1]["properties"]
+    figures = listed["capacity"]["bed"]
+    assert (figures["occupied"], figures["held"], figures["free"]) == (8, 2, 0)
+    capacity.check_out(session, "K2", "bed", actor="test", now=now)
+    again = get(client, lon=116.40, lat=39.90, unit="bed").json()["features"][0]["properties"]
+    assert again["capacity"]["bed"]["free"] == 1 and again["room_known"] is True
 
 
 def test_gcj02_in_and_out(client, stations_line):

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.orm import sessionmaker
 
-from api.deps import get_session
 from api.main import create_app
 from locator.config import Settings
+from tests.conftest import use_session
 
 # Building the app touches no database; the fixture below wires it to the sample.
 app = create_app(Settings())
@@ -21,7 +21,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/v1/
 def sample_app(sample_engine, sample_session):
     app.state.engine = sample_engine
     app.state.sessionmaker = sessionmaker(sample_engine)
-    app.dependency_overrides[get_session] = lambda: sample_session
+    use_session(app, sample_session)
     yield app
     app.dependency_overrides.clear()
 

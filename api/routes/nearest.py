@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.errors import problem_responses
-from api.schemas import (
-    HoursOut,
-    NearestCollection,
-    NearestFeature,
-    NearestQueryOut,
-    UnitOut,
-)
+from api.schemas import NearestCollection
 from locator import vocab
 from locator.crs import from_wgs84, parse_crs
 from locator.nearest import MAX_K, NearestQuery, NearestStation, find_nearest
@@ -35,58 +30,56 @@ else:  # the vocabularies as enumerations in the OpenAPI spec
 CoordSys = Literal["wgs84", "gcj02", "bd09"]
 
 
-def nearest_feature(rank: int, station: NearestStation, coordsys: str) -> NearestFeature:
+_PROPERTIES = (
+    *("code", "name_zh", "name_en", "kind", "operator", "address"),
+    *("services", "groups", "opening_hours", "stars"),
+)
+
+
+def nearest_feature(rank: int, station: NearestStation, coordsys: str) -> dict[str, Any]:
+    """One answer as a GeoJSON feature (the shape of ``NearestFeature``), in ``coordsys``."""
     record = station.record
-    lon, lat = from_wgs84(record["lon"], record["lat"], parse_crs(coordsys))
-    properties = {
-        key: record[key]
-        for key in (
-            "code",
-            "name_zh",
-            "name_en",
-            "kind",
-            "operator",
-            "address",
-            "services",
-            "groups",
-            "opening_hours",
-            "stars",
-        )
-    }
-    return NearestFeature(
-        id=station.code,
-        geometry={"type": "Point", "coordinates": [round(float(lon), 7), round(float(lat), 7)]},  # type: ignore[arg-type]
-        properties={  # type: ignore[arg-type]
-            **properties,
-            "rank": rank,
-            "district": record["district_code"],
-            "distance_m": round(station.distance_m, 2),
-            "bearing_deg": round(station.bearing_deg % 360, 1),
-            "eta_min": round(station.eta_min, 1),
-            "arrival": station.arrival,
-            "hours": HoursOut(
-                state=station.hours.state,
-                next_change=station.hours.next_change,
-                note=station.hours.note,
-            ),
-            "capacity": {
-                unit: UnitOut(
-                    maximum=u.maximum,
-                    occupied=u.occupied,
-                    free=u.free,
-                    reported_at=u.reported_at,
-                    stale=u.stale,
-                )
-                for unit, u in station.capacity.items()
-            },
-            "room_known": station.room_known,
+    if coordsys == "wgs84":
+        lon, lat = record["lon"], record["lat"]
+    else:
+        lon, lat = from_wgs84(record["lon"], record["lat"], parse_crs(coordsys))
+    properties = {key: record[key] for key in _PROPERTIES}
+    properties.update(
+        rank=rank,
+        district=record["district_code"],
+        distance_m=round(station.distance_m, 2),
+        bearing_deg=round(station.bearing_deg % 360, 1),
+        eta_min=round(station.eta_min, 1),
+        arrival=station.arrival,
+        hours={
+            "state": station.hours.state,
+            "next_change": station.hours.next_change,
+            "note": station.hours.note,
         },
+        capacity={
+            unit: {
+                "maximum": u.maximum,
+                "occupied": u.occupied,
+                "held": u.held,
+                "free": u.free,
+                "reported_at": u.reported_at,
+                "stale": u.stale,
+            }
+            for unit, u in station.capacity.items()
+        },
+        room_known=station.room_known,
     )
+    return {
+        "type": "Feature",
+        "id": station.code,
+        "geometry": {"type": "Point", "coordinates": [round(float(lon), 7), round(float(lat), 7)]},
+        "properties": properties,
+    }
 
 
 @router.get("/nearest", response_model=NearestCollection)
 def nearest(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="Your longitude")],
     lat: Annotated[float, Query(ge=-90, le=90, description="Your latitude")],
@@ -109,7 +102,7 @@ def nearest(
     coordsys: Annotated[
         CoordSys, Query(description="Coordinates of lon/lat and of the answer")
     ] = "wgs84",
-) -> NearestCollection:
+) -> Response:
     """The nearest stations to (lon, lat), best first, as GeoJSON."""
     query = NearestQuery.in_crs(
         lon,
@@ -135,7 +128,11 @@ def nearest(
         stale_after_min=settings.stale_after(),
         now=now,
     )
-    return NearestCollection(
-        features=[nearest_feature(i, s, coordsys) for i, s in enumerate(stations, start=1)],
-        query=NearestQueryOut(lon=lon, lat=lat, coordsys=coordsys, at=at or now, mode=mode),
-    )
+    # The answer is built as plain data and serialised once: the hot path of the service, so it
+    # skips re-validating its own output (tests check it against ``NearestCollection``).
+    body = {
+        "type": "FeatureCollection",
+        "features": [nearest_feature(i, s, coordsys) for i, s in enumerate(stations, start=1)],
+        "query": {"lon": lon, "lat": lat, "coordsys": coordsys, "at": at or now, "mode": mode},
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
