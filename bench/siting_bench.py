@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -108,11 +109,11 @@ def build(size: Size, seed: int, folder: Path) -> dict[str, Any]:
 # -- the solver subprocesses ------------------------------------------------------------------
 def child(kind: str, folder: Path, new_sites: int, time_limit_s: float) -> None:
     """Run one solver and print its figures as JSON (the last line of stdout)."""
+    began = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     cover = sp.load_npz(folder / "coverage.npz").tocsr()
     arrays = np.load(folder / "arrays.npz")
     weights, covered = arrays["weights"], arrays["covered"]
-    began = time.perf_counter()
     out: dict[str, Any] = {"kind": kind}
     if kind in ("fast", "exact"):
         from locator.siting import MaximalCovering
@@ -175,20 +176,23 @@ def run_child(
         str(time_limit_s),
     ]
     began = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=kill_after_s, check=False
-        )
+        stdout, stderr = process.communicate(timeout=kill_after_s)
     except subprocess.TimeoutExpired:
+        process.kill()
+        _, _, usage = os.wait4(process.pid, 0)  # the killed child's own peak memory
+        process.returncode = -9
         return {
             "kind": kind,
             "status": f"stopped: not finished in {kill_after_s:.0f} s",
             "wall_s": time.perf_counter() - began,
+            "max_rss_mb": usage.ru_maxrss / 1024,
         }
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
+    if process.returncode != 0:
+        tail = stderr.strip().splitlines()[-1:] or ["no message"]
         return {"kind": kind, "status": f"failed: {tail[0][:120]}", "wall_s": None}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -300,6 +304,9 @@ def main() -> None:
         "--quick", action="store_true", help="30,000 demand × 2,000 candidates × 20 sites"
     )
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--demand", type=int, help="demand points (another size)")
+    parser.add_argument("--candidates", type=int, help="candidate sites (another size)")
+    parser.add_argument("--new-sites", type=int, help="new sites (another size)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="exact solver (s)")
     parser.add_argument(
         "--spopt-time-limit",
@@ -318,6 +325,13 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     size = QUICK if args.quick else FULL
+    size = Size(
+        demand=args.demand or size.demand,
+        candidates=args.candidates or size.candidates,
+        new_sites=args.new_sites or size.new_sites,
+        radius_m=size.radius_m,
+        stations=int((args.demand or size.demand) * 0.015),
+    )
     with tempfile.TemporaryDirectory(prefix="siting-bench-") as tmp:
         folder = Path(tmp)
         log.info("building the instance and its coverage: %s", size)
