@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,8 +29,27 @@ from api.routes import (
 from api.routes import maps as map_pages
 from api.stream import CapacityBroadcaster
 from locator import __version__
+from locator import capacity as capacity_store
 from locator.config import Settings
 from locator.db import make_engine, resolve_url
+
+log = logging.getLogger(__name__)
+
+
+def expire_due_holds(app: FastAPI) -> int:
+    """Expire the holds whose time has run out, so that read-only answers (nearest stations,
+    feeds) stop counting their beds as held even when no one writes to the station."""
+    with app.state.sessionmaker() as session, session.begin():
+        return capacity_store.expire_holds(session, now=app.state.clock())
+
+
+async def _sweep_holds(app: FastAPI, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await to_thread.run_sync(expire_due_holds, app)
+        except Exception:  # the next round tries again; a request never depends on it
+            log.exception("expiring due holds failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,9 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
         app.state.broadcaster = CapacityBroadcaster(url)
+        sweeper = asyncio.create_task(_sweep_holds(app, settings.hold_sweep_s))
         try:
             yield
         finally:
+            sweeper.cancel()
             app.state.broadcaster.close()
             engine.dispose()
 

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     hold_minutes: float = Field(
         default=90.0, gt=0, le=1440, description="How long a bed hold lasts unless confirmed."
     )
+    hold_sweep_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often the service expires holds whose time has run out (seconds).",
+    )
     db_pool_size: int = Field(
         default=16,
         ge=1,

@@ -1,6 +1,7 @@
 """Keepers' writes through the API: roles, idempotent retries, conflicts, holds, rate limits."""
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -168,13 +169,55 @@ def test_history_is_for_analysts_admins_and_the_station_keeper(client, world):
     params = {"since": "2026-11-24T00:00:00+00:00", "until": "2026-11-25T00:00:00+00:00"}
     assert client.get("/v1/stations/APT/history", params=params).status_code == 401
     for role in ("analyst", "admin", "keeper"):
-        answer = client.get("/v1/stations/APT/history", params=params,
-                            headers=auth(secrets[role]))
+        answer = client.get("/v1/stations/APT/history", params=params, headers=auth(secrets[role]))
         assert answer.status_code == 200, role
     body = answer.json()
     assert [e["action"] for e in body["events"]] == ["set_count", "check_in"]
     assert sorted(body["profile"]) == ["bed", "seat"]
     tuesday_22 = body["profile"]["bed"][24 + 22]  # 2026-11-24 is a Tuesday; 22:00 UTC+0 = 06:00
     assert len(body["profile"]["bed"]) == 168 and tuesday_22["hour_of_week"] == 46
-    assert client.get("/v1/stations/POST/history", params=params,
-                      headers=auth(secrets["keeper"])).status_code == 403
+    assert (
+        client.get(
+            "/v1/stations/POST/history", params=params, headers=auth(secrets["keeper"])
+        ).status_code
+        == 403
+    )
+
+
+def test_the_service_expires_due_holds_with_no_write_to_the_station(cluster, tmp_path):
+    """A hold that ran out frees its bed in read-only answers too: the service sweeps due holds
+    on its own, so a quiet station does not show a bed held for hours."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from locator.config import Settings
+    from locator.db import session_scope
+    from tests.conftest import fresh_database
+
+    engine = fresh_database(cluster, "locator_sweep")
+    try:
+        with session_scope(engine) as session:
+            path = write_geojson(tmp_path / "s.geojson", [station("APT", 116.41, 39.93, beds=21)])
+            load_file(session, "stations", path)
+            capacity.set_count(session, "APT", "bed", 17, actor="test", now=T0)
+            capacity.place_hold(session, "APT", "bed", actor="test", now=T0, minutes=90)
+        url = engine.url.render_as_string(hide_password=False)
+        app = create_app(Settings(database_url=url, state_dir=tmp_path, hold_sweep_s=0.05))
+        with TestClient(app) as client:
+            app.state.clock = lambda: T0 + dt.timedelta(minutes=89)
+            params = {"lon": 116.41, "lat": 39.93, "at": "2026-11-24T22:00:00Z"}
+
+            def held() -> int:
+                answer = client.get("/v1/nearest", params=params).json()
+                return answer["features"][0]["properties"]["capacity"]["bed"]["held"]
+
+            assert held() == 1
+            app.state.clock = lambda: T0 + dt.timedelta(minutes=91)
+            deadline = time.monotonic() + 10
+            while held() != 0:
+                assert time.monotonic() < deadline, "the due hold was not expired by the service"
+                time.sleep(0.05)
+        with session_scope(engine) as session:
+            assert capacity.figures(session, "APT", "bed").held == 0
+    finally:
+        engine.dispose()
