@@ -11,7 +11,7 @@ import folium
 
 from locator import vocab
 from locator.coverage import CoverageOptions, CoverageReport
-from locator.errors import LocatorError
+from locator.errors import ConfigError
 from maps import layers
 
 WEEKDAYS = (
@@ -27,7 +27,7 @@ BEIJING_CENTRE = (39.9, 116.4)
 MAX_ZOOM = 19
 
 
-class MapOptionError(LocatorError, ValueError):
+class MapOptionError(ConfigError):
     """A map was asked for something the report does not hold."""
 
 
@@ -106,7 +106,7 @@ def title_lines(report: CoverageReport, *, radius_m: float) -> tuple[str, list[s
         f"{len(report.stations):,} 驿站 stations"
     )
     totals = report.totals
-    share = totals.get(f"share_{int(radius_m)}")
+    share = totals.get(f"share_{layers.radius_label(radius_m)}")
     workers = totals.get("workers")
     if share is not None and workers is not None:
         lines.append(f"覆盖 Covered: {float(share):.1%} of {int(workers):,} workers")
