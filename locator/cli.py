@@ -20,6 +20,7 @@ from rich.table import Table
 
 from locator.config import Settings
 from locator.errors import LocatorError
+from locator.map_cli import demo_coverage_map, map_app
 from locator.plan_cli import plan_app
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(keys_app, name="keys")
 app.add_typer(plan_app, name="plan")
+app.add_typer(map_app, name="map")
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -644,6 +646,7 @@ def demo(
     s = settings()
     _load_sample()
     _print_summary()
+    coverage_map = demo_coverage_map()
     if foreground:
         serve(host=None, port=None, background=False, stop=False)
         return
@@ -654,7 +657,10 @@ def demo(
         f"API docs: {url}/docs\n"
         f"Nearest open stations with a microwave: "
         f"{url}/v1/nearest?lon=116.3975&lat=39.9087&service=microwave&open=now\n"
-        f"Live station status feed: {url}/v1/gbfs/station_status.json",
+        f"Live station status feed: {url}/v1/gbfs/station_status.json\n"
+        f"Coverage map (a file to open or send): {coverage_map.as_uri()}\n"
+        f"Coverage map, live (any options, e.g. at 22:00 on a Monday): "
+        f"{url}/v1/maps/coverage.html?hour_of_week=22",
         highlight=False,
     )
     from locator.plan_cli import demo_plan
