@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -89,10 +89,10 @@ def sample_session(sample_engine: Engine) -> Iterator[Session]:
 
 def use_session(app: FastAPI, db_session: Session) -> None:
     """Make every route of ``app`` work in ``db_session`` (the test's transaction)."""
-    from api.deps import get_read_session, get_session
+    from api.deps import get_read_sessions, get_session
 
     app.dependency_overrides[get_session] = lambda: db_session
-    app.dependency_overrides[get_read_session] = lambda: db_session
+    app.dependency_overrides[get_read_sessions] = lambda: lambda: nullcontext(db_session)
 
 
 def make_client(engine: Engine, db_session: Session, tmp_path: Path) -> TestClient:

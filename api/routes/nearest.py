@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadSessionDep, SettingsDep
+from api.deps import ReadSessionsDep, SettingsDep
 from api.errors import problem_responses
 from api.schemas import NearestCollection
 from locator import vocab
@@ -78,8 +79,8 @@ def nearest_feature(rank: int, station: NearestStation, coordsys: str) -> dict[s
 
 
 @router.get("/nearest", response_model=NearestCollection)
-def nearest(
-    session: ReadSessionDep,
+async def nearest(
+    sessions: ReadSessionsDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="Your longitude")],
     lat: Annotated[float, Query(ge=-90, le=90, description="Your latitude")],
@@ -121,18 +122,23 @@ def nearest(
         free=free,
     )
     now = dt.datetime.now(dt.UTC)
-    stations = find_nearest(
-        session,
-        query,
-        speed_kmh=settings.speed_kmh(),
-        stale_after_min=settings.stale_after(),
-        now=now,
-    )
-    # The answer is built as plain data and serialised once: the hot path of the service, so it
-    # skips re-validating its own output (tests check it against ``NearestCollection``).
-    body = {
-        "type": "FeatureCollection",
-        "features": [nearest_feature(i, s, coordsys) for i, s in enumerate(stations, start=1)],
-        "query": {"lon": lon, "lat": lat, "coordsys": coordsys, "at": at or now, "mode": mode},
-    }
-    return Response(orjson.dumps(body), media_type="application/json")
+
+    def answer() -> bytes:
+        with sessions() as session:
+            stations = find_nearest(
+                session,
+                query,
+                speed_kmh=settings.speed_kmh(),
+                stale_after_min=settings.stale_after(),
+                now=now,
+            )
+        # Built as plain data and serialised once: the service's hot path skips re-validating
+        # its own output (the tests check it against ``NearestCollection``).
+        body = {
+            "type": "FeatureCollection",
+            "features": [nearest_feature(i, s, coordsys) for i, s in enumerate(stations, 1)],
+            "query": {"lon": lon, "lat": lat, "coordsys": coordsys, "at": at or now, "mode": mode},
+        }
+        return orjson.dumps(body)
+
+    return Response(await run_in_threadpool(answer), media_type="application/json")
