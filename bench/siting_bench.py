@@ -161,8 +161,15 @@ def child(kind: str, folder: Path, new_sites: int, time_limit_s: float) -> None:
 
 
 def run_child(
-    kind: str, folder: Path, new_sites: int, time_limit_s: float, kill_after_s: float
+    kind: str,
+    folder: Path,
+    new_sites: int,
+    time_limit_s: float,
+    kill_after_s: float,
+    memory_limit_gb: float | None = None,
 ) -> dict[str, Any]:
+    """One solver in a subprocess; stopped after ``kill_after_s``; address space capped at
+    ``memory_limit_gb`` (spopt's dense matrices must not swamp a shared machine)."""
     command = [
         sys.executable,
         __file__,
@@ -176,7 +183,19 @@ def run_child(
         str(time_limit_s),
     ]
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def cap_memory() -> None:
+        if memory_limit_gb is not None:
+            limit = int(memory_limit_gb * 1024**3)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=cap_memory,
+    )
     try:
         stdout, stderr = process.communicate(timeout=kill_after_s)
     except subprocess.TimeoutExpired:
@@ -191,7 +210,11 @@ def run_child(
         }
     if process.returncode != 0:
         tail = stderr.strip().splitlines()[-1:] or ["no message"]
-        return {"kind": kind, "status": f"failed: {tail[0][:120]}", "wall_s": None}
+        return {
+            "kind": kind,
+            "status": f"failed: {tail[0][:120]}",
+            "wall_s": time.perf_counter() - began,
+        }
     return json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -315,6 +338,12 @@ def main() -> None:
         "(default 600, quick: 90)",
     )
     parser.add_argument("--no-spopt", action="store_true")
+    parser.add_argument(
+        "--spopt-memory-gb",
+        type=float,
+        default=8.0,
+        help="address-space cap of the spopt subprocess (a MemoryError is reported as such)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS")
     parser.add_argument("--child", choices=("fast", "exact", "spopt"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -340,13 +369,23 @@ def main() -> None:
         for kind in ("fast", "exact", "spopt"):
             if kind == "spopt" and args.no_spopt:
                 continue
+            memory = None
             if kind == "spopt":
                 limit = args.spopt_time_limit or (90.0 if args.quick else 600.0)
-                kill_after = limit
+                kill_after, memory = limit, args.spopt_memory_gb
             else:
                 limit, kill_after = args.time_limit, args.time_limit + 120
             log.info("running %s", kind)
-            runs.append(run_child(kind, folder, size.new_sites, limit, kill_after_s=kill_after))
+            runs.append(
+                run_child(
+                    kind,
+                    folder,
+                    size.new_sites,
+                    limit,
+                    kill_after_s=kill_after,
+                    memory_limit_gb=memory,
+                )
+            )
             log.info("%s: %s", kind, {k: v for k, v in runs[-1].items() if k != "sizes"})
     body = report(size, args.seed, built, runs)
     print(body)
