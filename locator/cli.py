@@ -538,6 +538,143 @@ def nearest(
         console.print("no station matches; loosen the filters")
 
 
+# -- coverage ------------------------------------------------------------------------------------
+@app.command("coverage")
+def coverage(
+    radius: Annotated[
+        list[float] | None, typer.Option(help="Radius in metres (repeat); default 500 and 1000.")
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Count only this kind (repeat).")] = None,
+    service: Annotated[
+        list[str] | None, typer.Option(help="Count only stations offering it (repeat: all of).")
+    ] = None,
+    min_stars: Annotated[
+        int | None, typer.Option(help="Count only this many stars or more.")
+    ] = None,
+    open_at: Annotated[
+        str | None, typer.Option(help="Count only stations open then (ISO time with offset).")
+    ] = None,
+    hour_of_week: Annotated[
+        int | None, typer.Option(help="Count only stations open then (0 = Monday 00:00).")
+    ] = None,
+    holiday: Annotated[
+        bool, typer.Option(help="Count only stations open on a public holiday.")
+    ] = False,
+    level: Annotated[
+        list[str] | None, typer.Option(help="district, subdistrict or grid (repeat); default all.")
+    ] = None,
+    privacy_k: Annotated[
+        int | None, typer.Option(help="Suppress areas with fewer workers (LOCATOR_PRIVACY_K).")
+    ] = None,
+    gap_threshold: Annotated[
+        int, typer.Option(help="Uncovered workers that make a grid cell a gap.")
+    ] = 50,
+    catchment: Annotated[
+        float | None, typer.Option(help="2SFCA catchment in metres; default the largest radius.")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Homes per chunk (bounds memory).")] = 250_000,
+    dask: Annotated[
+        str | None, typer.Option(help="Compute on Dask: 'local' or tcp://scheduler:port.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for CSV, GeoJSON and GeoPackage.")] = Path(
+        "coverage"
+    ),
+) -> None:
+    """Coverage of worker homes by district, sub-district and grid cell; gaps; exports."""
+    import datetime as dt
+
+    from locator.coverage import CoverageOptions, compute_coverage, export_report, radius_label
+    from locator.errors import ConfigError
+
+    s = settings()
+    try:
+        when = dt.datetime.fromisoformat(open_at) if open_at else None
+    except ValueError:
+        raise ConfigError(
+            f"open_at {open_at!r} must be an ISO time such as 2026-11-21T22:00+08:00"
+        ) from None
+    options = CoverageOptions(
+        radii_m=tuple(radius or (500.0, 1000.0)),
+        kinds=tuple(kind or ()),
+        services=tuple(service or ()),
+        min_stars=min_stars,
+        open_at=when,
+        hour_of_week=hour_of_week,
+        holiday=holiday,
+        levels=tuple(level or ("district", "subdistrict", "grid")),
+        privacy_k=privacy_k if privacy_k is not None else s.privacy_k,
+        gap_threshold=gap_threshold,
+        catchment_m=catchment,
+        chunk_size=chunk_size,
+    )
+    engine = _open_store()
+    stages = {"reading": (0.0, 0.2), "measuring": (0.2, 0.9), "aggregating": (0.9, 1.0)}
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    )
+    with progress:
+        task = progress.add_task("coverage", total=1.0)
+
+        def advance(stage: str, fraction: float) -> None:
+            start, stop = stages.get(stage, (0.0, 1.0))
+            progress.update(task, description=stage, completed=start + (stop - start) * fraction)
+
+        report = compute_coverage(
+            engine, options, progress=advance, dask=dask, stale_after_min=s.stale_after()
+        )
+        progress.update(task, description="writing", completed=1.0)
+        written = export_report(report, out)
+    labels = [radius_label(r) for r in options.radii_m]
+    table = Table(title=f"Coverage: {options.describe()} (data of {report.data_date:%Y-%m-%d})")
+    for column in ("area", "workers", *(f"≤ {r} m" for r in labels), "stations", "mean", "p90"):
+        table.add_column(column, justify="left" if column == "area" else "right")
+    table.add_column("2SFCA", justify="right")
+    first = options.levels[0]
+    for record in report.areas[first].itertuples():
+        if record.suppressed:
+            table.add_row(
+                f"{record.code} {record.name_zh}", "suppressed", *[""] * (len(labels) + 4)
+            )
+            continue
+        table.add_row(
+            f"{record.code} {record.name_zh} {record.name_en or ''}",
+            f"{record.workers:,}",
+            *(f"{getattr(record, f'share_{r}'):.1%}" for r in labels),
+            f"{record.stations:,}",
+            _metres(record.mean_m),
+            _metres(record.p90_m),
+            "–" if _missing(record.access_2sfca) else f"{record.access_2sfca:.3f}",
+        )
+    t = report.totals
+    table.add_row(
+        "all",
+        "suppressed" if t["workers"] is None else f"{t['workers']:,}",
+        *("" if t[f"share_{r}"] is None else f"{t[f'share_{r}']:.1%}" for r in labels),
+        f"{t['stations']:,}",
+        _metres(t["mean_m"]),
+        _metres(t["p90_m"]),
+        "–" if t["access_2sfca"] is None else f"{t['access_2sfca']:.3f}",
+    )
+    console.print(table)
+    console.print(
+        f"{len(report.gap_cells)} gap cells (≥ {max(options.gap_threshold, options.privacy_k)} "
+        f"uncovered workers at {options.gap_radius_m:,.0f} m) in {len(report.gaps)} gap areas; "
+        f"{len(written)} files written to {out}/"
+    )
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _metres(value: object) -> str:
+    return "–" if _missing(value) else f"{float(value):,.0f} m"  # type: ignore[arg-type]
+
+
 # -- serve ---------------------------------------------------------------------------------------
 def _pid_file() -> Path:
     return settings().state_dir / "serve.pid"
