@@ -354,36 +354,3 @@ class GapsAnswer(BaseModel):
     data_date: dt.datetime
     options: CoverageOptionsOut
     gaps: list[dict[str, Any]]
-
-
-class CoverageOptionsOut(BaseModel):
-    """The options a coverage answer was computed with."""
-
-    radii_m: list[float]
-    kinds: list[str]
-    services: list[str]
-    min_stars: int | None
-    open_at: dt.datetime | None = Field(description="The time stations had to be open, if any.")
-    privacy_k: int
-    gap_threshold: int
-    catchment_m: float
-    description: str
-
-
-class CoverageAnswer(BaseModel):
-    """Coverage of worker homes by area: counts only, areas below ``privacy_k`` suppressed."""
-
-    level: str
-    data_date: dt.datetime
-    options: CoverageOptionsOut
-    totals: dict[str, float | int | bool | None]
-    areas: list[dict[str, Any]]
-    notes: list[str]
-
-
-class GapsAnswer(BaseModel):
-    """Gap areas (merged grid cells) or gap cells, ranked by uncovered workers."""
-
-    data_date: dt.datetime
-    options: CoverageOptionsOut
-    gaps: list[dict[str, Any]]
