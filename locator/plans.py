@@ -233,20 +233,16 @@ def covered_by_stations(
 ) -> npt.NDArray[np.bool_]:
     """Which demand points have an existing station within ``radius_m`` (geodesic, ``<=``).
 
-    Uses the coverage engine's ``nearest_station_distances`` where it is implemented, and the
-    same KD-tree-then-geodesic search as :func:`coverage_pairs` otherwise.
+    The coverage engine's nearest distances, measured exactly near the radius.
     """
+    from locator.coverage import nearest_station_distances
+
     demand = np.asarray(demand_lonlat, dtype=np.float64).reshape(-1, 2)
     stations = np.asarray(stations_lonlat, dtype=np.float64).reshape(-1, 2)
     if demand.shape[0] == 0 or stations.shape[0] == 0:
         return np.zeros(demand.shape[0], dtype=bool)
-    try:
-        from locator.coverage import nearest_station_distances
-
-        return np.asarray(nearest_station_distances(demand, stations)) <= radius_m
-    except (ImportError, NotImplementedError):
-        pairs = coverage_pairs(demand, stations, radius_m)
-        return np.diff(pairs.indptr) > 0
+    distances = nearest_station_distances(demand, stations, exact_at_m=(float(radius_m),))
+    return np.asarray(distances) <= radius_m
 
 
 def resolve_district(session: Session, value: str) -> str:

@@ -19,6 +19,7 @@ from locator.plans import (
     PlanRequest,
     compare_plans,
     coverage_pairs,
+    covered_by_stations,
     create_plan,
     export_plan,
     get_plan,
@@ -101,6 +102,13 @@ def test_radius_is_exact_on_the_ellipsoid():
     homes = [h[1] for h in HOMES]
     pairs = coverage_pairs(homes, [C2], 1000.0).toarray()[:, 0]
     assert [h[0] for h, hit in zip(HOMES, pairs, strict=True) if hit] == ["H4", "H6"]
+
+
+def test_existing_stations_cover_exactly_to_the_radius():
+    homes = [h[1] for h in HOMES]
+    covered = covered_by_stations(homes, [C2], 1000.0)
+    assert [h[0] for h, hit in zip(HOMES, covered, strict=True) if hit] == ["H4", "H6"]
+    assert not covered_by_stations(homes, [], 1000.0).any()
 
 
 def test_plan_by_hand(layout):
