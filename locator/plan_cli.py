@@ -119,11 +119,12 @@ def run_plan(request: PlanRequest, *, out: Path, created_by: str = "cli") -> Pla
 
 
 def write_files(view: PlanView, out: Path) -> dict[str, Path]:
-    """The plan's CSV, GeoJSON, curve and summary, plus its map (HTML)."""
+    """The plan's CSV, GeoJSON, curve and summary, plus its map (one self-contained HTML)."""
     import geopandas as gpd
     from shapely.geometry import Point
 
     from locator.plans import export_plan
+    from maps.offline import save_html
     from maps.siting import siting_map
 
     paths = export_plan(view, out)
@@ -138,7 +139,7 @@ def write_files(view: PlanView, out: Path) -> dict[str, Path]:
     )
     fmap = siting_map(frame, radius_m=view.request.radius_m, title=title)
     paths["map"] = out / f"plan-{view.id}-map.html"
-    fmap.save(str(paths["map"]))
+    save_html(fmap, paths["map"])  # self-contained: opens with no network
     return paths
 
 

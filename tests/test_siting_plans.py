@@ -248,7 +248,8 @@ def test_cli_plan_show_compare_rerun(layout, tmp_path, monkeypatch):
         f"plan-{plan_id}-sites.geojson",
         f"plan-{plan_id}.json",
     ]
-    assert "Proposed stations" in (out / f"plan-{plan_id}-map.html").read_text()
+    page = (out / f"plan-{plan_id}-map.html").read_text()
+    assert "Proposed stations" in page and '<script src="http' not in page  # no CDN
     rerun = runner.invoke(app, ["plan", "rerun", str(plan_id), "--out", str(out)])
     assert "the same sites in the same order" in rerun.output, rerun.output
     compared = runner.invoke(app, ["plan", "compare", str(plan_id), str(plan_id + 1)])
