@@ -340,8 +340,8 @@ class Server:
 
     @property
     def label(self) -> str:
-        fix = " + TCP_NODELAY fix" if self.nodelay_fix else ""
-        return f"W={self.workers} {self.loop}+{self.http}{fix}"
+        socket = " (TCP socket, as `locator serve`)" if self.nodelay_fix else ""
+        return f"W={self.workers} {self.loop}+{self.http}{socket}"
 
     @property
     def base_url(self) -> str:

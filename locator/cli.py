@@ -732,10 +732,14 @@ def serve(
         bool, typer.Option("--background", help="Run detached; logs go to <state_dir>/serve.log.")
     ] = False,
     stop: Annotated[bool, typer.Option("--stop", help="Stop a background service.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (LOCATOR_WORKERS; one per core)."),
+    ] = None,
 ) -> None:
     """Run the web service (API, OpenAPI docs at /docs)."""
     s = settings()
-    host, port = host or s.host, port or s.port
+    host, port, workers = host or s.host, port or s.port, workers or s.workers
     if stop:
         console.print("stopped" if _stop_background() else "no background service")
         return
@@ -748,22 +752,23 @@ def serve(
         )
     _open_store()  # start and migrate the database before the first request
     if background:
-        url = _start_background(s, host, port)
+        url = _start_background(s, host, port, workers)
         console.print(f"service running in the background: {url} (stop: locator serve --stop)")
         return
-    import uvicorn
+    from api import server
 
-    from api.main import create_app
-
-    uvicorn.run(create_app(s), host=host, port=port, log_level=s.log_level.lower())
+    server.run(s, host, port, workers)
 
 
-def _start_background(s: Settings, host: str, port: int) -> str:
+def _start_background(s: Settings, host: str, port: int, workers: int) -> str:
     s.state_dir.mkdir(parents=True, exist_ok=True)
     log_path = s.state_dir / "serve.log"
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "locator.cli", "serve", "--host", host, "--port", str(port)],
+            [
+                *(sys.executable, "-m", "locator.cli", "serve"),
+                *("--host", host, "--port", str(port), "--workers", str(workers)),
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="How often the service expires holds whose time has run out (seconds).",
+    )
+    workers: int = Field(
+        default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)),
+        ge=1,
+        le=64,
+        description="Worker processes of `locator serve` (default: one per core, at most 8).",
     )
     db_pool_size: int = Field(
         default=16,
