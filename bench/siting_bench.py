@@ -135,7 +135,8 @@ def child(kind: str, folder: Path, new_sites: int, time_limit_s: float) -> None:
 
         # spopt takes a dense cost matrix; existing coverage is not an input, so demand that
         # stations cover already is given weight 0 (the same objective as ours).
-        costs = np.where(cover.toarray() > 0, 0.0, 2.0).astype(np.float32)
+        costs = np.full(cover.shape, 2.0, dtype=np.float32)
+        costs[cover.nonzero()] = 0.0
         built_matrix = time.perf_counter()
         open_weights = np.where(covered, 0.0, weights)
         model = MCLP.from_cost_matrix(
@@ -210,6 +211,9 @@ def run_child(
         }
     if process.returncode != 0:
         tail = stderr.strip().splitlines()[-1:] or ["no message"]
+        if "MemoryError" in tail[0] and memory_limit_gb is not None:
+            tail = [f"stopped: needs more than {memory_limit_gb:g} GB ({tail[0][:80]})"]
+            return {"kind": kind, "status": tail[0], "wall_s": time.perf_counter() - began}
         return {
             "kind": kind,
             "status": f"failed: {tail[0][:120]}",
