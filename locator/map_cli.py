@@ -79,7 +79,10 @@ def write_coverage_map(
     heat: bool = False,
 ) -> Path:
     """Compute coverage with ``options`` and write its map to ``out``, with a progress bar."""
+    from sqlalchemy.orm import Session
+
     from locator.coverage import compute_coverage
+    from locator.sample import holds_synthetic_stations
     from maps.coverage import coverage_map
     from maps.offline import save_html
 
@@ -97,12 +100,15 @@ def write_coverage_map(
             engine, options, progress=advance, stale_after_min=settings.stale_after()
         )
         progress.update(task, description="drawing the map", completed=0.95)
+        with Session(engine) as session:
+            synthetic = holds_synthetic_stations(session)
         fmap = coverage_map(
             report,
             radius_m=show_radius,
             level=level,
             tile_url=settings.tile_url,
             offline=offline,
+            synthetic=synthetic,
             heat=heat,
         )
         path = save_html(fmap, out)

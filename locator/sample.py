@@ -101,3 +101,13 @@ def table_counts(session: Session) -> dict[str, int]:
     for level, count in session.execute(text("SELECT level, count(*) FROM areas GROUP BY level")):
         counts[f"areas:{level}"] = int(count)
     return counts
+
+
+def holds_synthetic_stations(session: Session) -> bool:
+    """Whether any station in the store was generated (its ``source`` says "synthetic"), as the
+    sample's are: maps and reports made from them must say so."""
+    from sqlalchemy import exists, select
+
+    from locator.models import Station
+
+    return bool(session.scalar(select(exists().where(Station.source.ilike("%synthetic%")))))

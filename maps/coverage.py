@@ -164,6 +164,8 @@ def coverage_map(
     tiles = "" if offline else tile_url
     fmap = folium.Map(location=BEIJING_CENTRE, zoom_start=9, tiles=None, control_scale=True)
     fmap.options.update(max_zoom=MAX_ZOOM, min_zoom=3)  # clustering needs a map maxZoom
+    # No favicon request: the offline file makes none at all, and a service needs none.
+    fmap.get_root().header.add_child(folium.Element('<link rel="icon" href="data:,">'))
     if tiles:
         folium.TileLayer(
             tiles=tiles,

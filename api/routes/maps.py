@@ -29,6 +29,7 @@ from api.routes.coverage import (
 )
 from locator.coverage import MAX_RADIUS_M
 from locator.errors import NotFoundError
+from locator.sample import holds_synthetic_stations
 
 router = APIRouter(prefix="/v1/maps", tags=["maps"], responses=problem_responses(404, 422))
 ASSET_CACHE_CONTROL = "public, max-age=86400"
@@ -91,6 +92,7 @@ def coverage_map_page(
         level=level,
         tile_url=settings.tile_url,
         offline=offline,
+        synthetic=holds_synthetic_stations(session),
         heat=heat,
     )
     page = render_html(fmap, asset_base=None if offline else "assets")
