@@ -212,7 +212,8 @@ class StatementRecorder:
 
         class RecordingCursor(psycopg2.extensions.cursor):
             def execute(self, query: Any, vars: Any = None) -> Any:
-                if recorder.active:
+                # queries only: SQLAlchemy also asks the connection for its settings
+                if recorder.active and str(query).lstrip()[:6].upper() == "SELECT":
                     recorder.statements.append((query, vars))
                 return super().execute(query, vars)
 
