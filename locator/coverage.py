@@ -73,6 +73,10 @@ DEFAULT_PRIVACY_K = 10
 DEFAULT_GAP_THRESHOLD = 50
 DEFAULT_CHUNK_SIZE = 250_000
 MAX_RADIUS_M = 50_000.0
+MAX_CATCHMENT_M = 3_000.0
+"""Largest 2SFCA catchment: the pairs within it grow with its square."""
+PAIR_BLOCK = 50_000
+"""Homes per block when listing catchment pairs (bounds their memory)."""
 SERIES_MAX_M = 20_000.0
 """Below this the ECEF chord + arc term is used; beyond it ``pyproj.Geod.inv``."""
 BOUNDARY_M = 0.01
@@ -123,7 +127,8 @@ class CoverageOptions:
     gap_threshold : int
         A grid cell is a gap when its uncovered workers (at the largest radius) reach this.
     catchment_m : float, optional
-        Catchment radius of the 2SFCA access score; the largest radius when not given.
+        Catchment radius of the 2SFCA access score (at most :data:`MAX_CATCHMENT_M`); the
+        largest radius (capped there) when not given.
     chunk_size : int
         Homes per chunk (bounds the working memory).
     """
@@ -182,10 +187,10 @@ class CoverageOptions:
             raise ConfigError(f"privacy_k {self.privacy_k!r} must be between 1 and 1,000,000")
         if not (1 <= self.gap_threshold <= 10_000_000):
             raise ConfigError(f"gap_threshold {self.gap_threshold!r} must be at least 1")
-        if self.catchment_m is not None and not (0 < self.catchment_m <= MAX_RADIUS_M):
+        if self.catchment_m is not None and not (0 < self.catchment_m <= MAX_CATCHMENT_M):
             raise ConfigError(
                 f"catchment_m {self.catchment_m!r} must be above 0 and at most "
-                f"{MAX_RADIUS_M:,.0f} metres"
+                f"{MAX_CATCHMENT_M:,.0f} metres"
             )
         if not (1_000 <= self.chunk_size <= 50_000_000):
             raise ConfigError(f"chunk_size {self.chunk_size!r} must be between 1,000 and 50M")
@@ -193,7 +198,9 @@ class CoverageOptions:
     @property
     def catchment(self) -> float:
         """The 2SFCA catchment in metres."""
-        return float(self.catchment_m) if self.catchment_m is not None else self.radii_m[-1]
+        if self.catchment_m is not None:
+            return float(self.catchment_m)
+        return min(self.radii_m[-1], MAX_CATCHMENT_M)
 
     @property
     def gap_radius_m(self) -> float:
@@ -252,6 +259,8 @@ class CoverageReport:
     heat: pd.DataFrame
     stations: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
+    grid: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    """The grid-cell table the gaps come from (also when grid is not a reported level)."""
 
 
 def radius_label(radius_m: float) -> str:
@@ -335,64 +344,82 @@ class _Stations:
         return {k: self.__dict__[k] for k in ("lon", "lat", "supply")}
 
 
-RASTER_MAX_CELLS = 400_000
-"""Largest lookup raster per area level (see :class:`_Raster`)."""
+RASTER_MAX_CELLS = 2_000_000
+"""Most lookup-raster cells per area level (see :class:`_Raster`)."""
 _RASTERS: dict[str, _Raster] = {}
 """Rasters of the area sets seen lately, by a digest of their outlines (areas rarely change)."""
 
 
 @dataclass(frozen=True)
 class _Raster:
-    """A lookup raster over an area level, to place points without a polygon test.
+    """A sparse lookup raster over an area level, to place points without a polygon test.
 
-    A raster cell lying wholly inside one area and touching no other says its area directly;
-    a cell on a boundary lists the areas it touches, and only points falling there are tested
-    against those outlines (prepared, ``intersects_xy``).
+    Only raster cells under some area's bounding box exist (so a national level with areas
+    only where people live stays small). A cell wholly inside one area and touching no other
+    says its area directly; a cell on a boundary lists the areas it touches, and only points
+    falling there are tested against those outlines (prepared, ``intersects_xy``).
     """
 
     x0: float
     y0: float
     size: float
-    nx: int
-    ny: int
+    width: int
+    keys: npt.NDArray[np.int64]
     pure: IntArray
     indptr: npt.NDArray[np.int64]
     candidates: IntArray
 
     @classmethod
-    def build(cls, geoms: npt.NDArray[np.object_], tree: shapely.STRtree) -> _Raster:
+    def build(cls, geoms: npt.NDArray[np.object_]) -> _Raster:
         bounds = shapely.bounds(geoms)
-        x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
-        width, height = bounds[:, 2].max() - x0, bounds[:, 3].max() - y0
+        x0, y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
         typical = float(np.median(np.maximum(bounds[:, 2] - bounds[:, 0], 1e-9)))
-        size = max(typical / 3.0, math.sqrt(width * height / RASTER_MAX_CELLS), 1e-7)
-        nx, ny = int(width // size) + 1, int(height // size) + 1
-        grid_col, grid_row = np.meshgrid(np.arange(nx), np.arange(ny))
-        col, row = grid_col.ravel(), grid_row.ravel()
+        size = max(typical / 3.0, 1e-7)
+        while True:
+            c0 = np.floor((bounds[:, 0] - x0) / size).astype(np.int64)
+            r0 = np.floor((bounds[:, 1] - y0) / size).astype(np.int64)
+            c1 = np.floor((bounds[:, 2] - x0) / size).astype(np.int64)
+            r1 = np.floor((bounds[:, 3] - y0) / size).astype(np.int64)
+            counts = (c1 - c0 + 1) * (r1 - r0 + 1)
+            if counts.sum() <= RASTER_MAX_CELLS:
+                break
+            size *= math.sqrt(counts.sum() / RASTER_MAX_CELLS) * 1.01
+        width = int(c1.max()) + 1
+        area_i = np.repeat(np.arange(len(geoms)), counts)
+        offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        span = np.repeat(c1 - c0 + 1, counts)
+        col = np.repeat(c0, counts) + offset % span
+        row = np.repeat(r0, counts) + offset // span
+        keys, cell_i = np.unique(row * width + col, return_inverse=True)
+        key_col, key_row = keys % width, keys // width
         boxes = shapely.box(
-            x0 + col * size, y0 + row * size, x0 + (col + 1) * size, y0 + (row + 1) * size
-        )
-        cell_i, area_i = tree.query(boxes, predicate="intersects")
-        touching = np.bincount(cell_i, minlength=nx * ny)
-        pure = np.full(nx * ny, -1, dtype=np.int32)
-        single = touching[cell_i] == 1
-        whole = single.copy()
-        whole[single] = shapely.contains_properly(geoms[area_i[single]], boxes[cell_i[single]])
+            x0 + key_col * size, y0 + key_row * size, x0 + (key_col + 1) * size,
+            y0 + (key_row + 1) * size,
+        )  # fmt: skip
+        touch = shapely.intersects(geoms[area_i], boxes[cell_i])
+        cell_i, area_i = cell_i[touch], area_i[touch]
+        touching = np.bincount(cell_i, minlength=len(keys))
+        pure = np.full(len(keys), -1, dtype=np.int32)
+        whole = touching[cell_i] == 1
+        whole[whole] = shapely.contains_properly(geoms[area_i[whole]], boxes[cell_i[whole]])
         pure[cell_i[whole]] = area_i[whole]
         mixed = ~whole
         order = np.lexsort((area_i[mixed], cell_i[mixed]))
         mixed_cells, mixed_areas = cell_i[mixed][order], area_i[mixed][order]
-        indptr = np.zeros(nx * ny + 1, dtype=np.int64)
-        np.cumsum(np.bincount(mixed_cells, minlength=nx * ny), out=indptr[1:])
-        return cls(x0, y0, size, nx, ny, pure, indptr, mixed_areas.astype(np.int32))
+        indptr = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(mixed_cells, minlength=len(keys)), out=indptr[1:])
+        return cls(x0, y0, size, width, keys, pure, indptr, mixed_areas.astype(np.int32))
 
     def locate(self, geoms: npt.NDArray[np.object_], lon: FloatArray, lat: FloatArray) -> IntArray:
         out = np.full(len(lon), -1, dtype=np.int32)
         col = np.floor((lon - self.x0) / self.size)
         row = np.floor((lat - self.y0) / self.size)
-        inside = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        inside = (col >= 0) & (col < self.width) & (row >= 0)
         points = np.flatnonzero(inside)
-        cell = (row[points] * self.nx + col[points]).astype(np.int64)
+        key = (row[points] * self.width + col[points]).astype(np.int64)
+        cell = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        known = self.keys[cell] == key
+        points, cell = points[known], cell[known]
         out[points] = self.pure[cell]
         todo = out[points] < 0
         points, cell = points[todo], cell[todo]
@@ -429,7 +456,7 @@ class _AreaLevel:
         digest = hashlib.blake2b(b"".join(self.wkb), digest_size=16).hexdigest()
         raster = _RASTERS.get(digest)
         if raster is None:
-            raster = _Raster.build(self.geoms, shapely.STRtree(self.geoms))
+            raster = _Raster.build(self.geoms)
             if len(_RASTERS) >= 8:
                 _RASTERS.pop(next(iter(_RASTERS)))
             _RASTERS[digest] = raster
@@ -546,12 +573,24 @@ def _catchment_pairs(
     """(home, station) pairs with geodesic distance ``<= catchment_m``, by home.
 
     Pairs clearly inside or outside on the sphere (beyond the slack) are decided there; the
-    rest are measured on the ellipsoid.
+    rest are measured on the ellipsoid. Homes go in blocks of :data:`PAIR_BLOCK`.
     """
-    from scipy.spatial import cKDTree
-
     if len(stations) == 0 or len(lon) == 0:
         return np.empty(0, np.int32), np.empty(0, np.int32)
+    homes_parts, stations_parts = [], []
+    for start in range(0, len(lon), PAIR_BLOCK):
+        block = slice(start, start + PAIR_BLOCK)
+        homes, near = _pairs_of_block(stations, lon[block], lat[block], xyz[block], catchment_m)
+        homes_parts.append(homes + start)
+        stations_parts.append(near)
+    return np.concatenate(homes_parts), np.concatenate(stations_parts)
+
+
+def _pairs_of_block(
+    stations: _Stations, lon: FloatArray, lat: FloatArray, xyz: FloatArray, catchment_m: float
+) -> tuple[IntArray, IntArray]:
+    from scipy.spatial import cKDTree
+
     homes_tree = cKDTree(unit_xyz(lon, lat), balanced_tree=False, compact_nodes=False)
     bound = float(chord_for_metres(catchment_m * (1.0 + SPHERE_SLACK)))
     found = homes_tree.sparse_distance_matrix(stations.tree, bound, output_type="ndarray")
@@ -828,6 +867,14 @@ class StoreSnapshot:
     home_areas: dict[str, IntArray]
     data_date: dt.datetime
     now: dt.datetime
+    fingerprint: str = ""
+
+
+_FINGERPRINT_SQL = """
+SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(workers), 0)
+        FROM worker_homes)
+    || '/' || (SELECT count(*) || ':' || coalesce(max(id), 0) FROM areas)
+"""
 
 
 def read_snapshot(
@@ -836,20 +883,47 @@ def read_snapshot(
     now: dt.datetime | None = None,
     stale_after_min: dict[str, float] | None = None,
     locate: bool = True,
+    reuse: StoreSnapshot | None = None,
 ) -> StoreSnapshot:
-    """Read stations, areas and worker homes; with ``locate`` place every home in its areas."""
+    """Read stations, areas and worker homes; with ``locate`` place every home in its areas.
+
+    With ``reuse`` (an earlier snapshot) homes, areas and the homes' areas are taken from it
+    when the store's homes and areas still have the same count, highest id and workers; the
+    stations (signs, capacity, hours) are always read anew.
+    """
     from locator.config import Settings
 
     now = now or dt.datetime.now(dt.UTC)
     stale_after_min = stale_after_min or Settings().stale_after()
     with _connection(engine_or_session) as conn:
         stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
-        levels = read_areas(conn, LEVELS)
-        lon, lat, workers = read_homes(conn)
-    home_areas = {name: level.locate(lon, lat) for name, level in levels.items()} if locate else {}
+        fingerprint = str(conn.execute(text(_FINGERPRINT_SQL)).scalar_one())
+        if (
+            reuse is not None
+            and reuse.fingerprint == fingerprint
+            and (reuse.home_areas or not locate)
+        ):
+            levels, home_areas = reuse.levels, reuse.home_areas
+            lon, lat, workers = reuse.lon, reuse.lat, reuse.workers
+        else:
+            levels = read_areas(conn, LEVELS)
+            lon, lat, workers = read_homes(conn)
+            home_areas = {}
+    if locate and not home_areas:
+        home_areas = {name: level.locate(lon, lat) for name, level in levels.items()}
     updated = stations["updated_at"].max() if len(stations) else None
     data_date = updated.to_pydatetime() if isinstance(updated, pd.Timestamp) else updated
-    return StoreSnapshot(stations, levels, lon, lat, workers, home_areas, data_date or now, now)
+    return StoreSnapshot(
+        stations, levels, lon, lat, workers, home_areas, data_date or now, now, fingerprint
+    )
+
+
+def with_gap_threshold(report: CoverageReport, gap_threshold: int) -> CoverageReport:
+    """The same report with gaps, gap cells and heat layer for another gap threshold."""
+    options = replace(report.options, gap_threshold=gap_threshold)
+    grid = report.grid if report.grid is not None else report.areas["grid"]
+    gap_cells, gaps, heat = _gaps(options, grid)
+    return replace(report, options=options, gaps=gaps, gap_cells=gap_cells, heat=heat)
 
 
 def compute_coverage(
@@ -1006,8 +1080,8 @@ def _combine(chunks: Sequence[_ChunkResult]) -> _Combined:
             name: np.concatenate([c.area[name] for c in chunks])
             for name in (chunks[0].area if chunks else {})
         },
-        np.concatenate([c.pair_home + offsets[i] for i, c in enumerate(chunks)]).astype(np.int64),
-        np.concatenate([c.pair_station for c in chunks]).astype(np.int64),
+        np.concatenate([c.pair_home + offsets[i] for i, c in enumerate(chunks)]).astype(np.intp),
+        np.concatenate([c.pair_station for c in chunks]).astype(np.intp),
     )
 
 
@@ -1140,6 +1214,7 @@ def _build_report(
         heat=heat,
         stations=stations.drop(columns=["lon", "lat", "updated_at"]),
         notes=_notes(options, tables, totals),
+        grid=tables["grid"],
     )
 
 

@@ -452,3 +452,13 @@ def test_dask_gives_identical_numbers(sample_engine, sample_report):
             pd.DataFrame(table.drop(columns="geometry")),
         )
     pd.testing.assert_frame_equal(on_dask.heat, sample_report.heat)
+
+
+def test_another_gap_threshold_redraws_only_the_gaps(layout):
+    from locator.coverage import with_gap_threshold
+
+    redrawn = with_gap_threshold(report_of(layout), 12)
+    direct = report_of(layout, gap_threshold=12)
+    assert list(redrawn.gap_cells["code"]) == list(direct.gap_cells["code"]) == [cell_of(H6)]
+    assert redrawn.options.gap_threshold == 12
+    pd.testing.assert_frame_equal(redrawn.heat, direct.heat)

@@ -13,7 +13,7 @@ import io
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import geopandas as gpd
@@ -27,13 +27,15 @@ from api.errors import problem_responses
 from api.schemas import CoverageAnswer, CoverageOptionsOut, GapsAnswer
 from locator import vocab
 from locator.coverage import (
-    MAX_RADIUS_M,
+    DEFAULT_GAP_THRESHOLD,
+    MAX_CATCHMENT_M,
     CoverageOptions,
     CoverageReport,
     StoreSnapshot,
     area_records,
     compute_coverage,
     read_snapshot,
+    with_gap_threshold,
 )
 
 router = APIRouter(prefix="/v1", tags=["coverage"], responses=problem_responses(422))
@@ -76,7 +78,7 @@ HourQuery = Annotated[
 ]
 HolidayQuery = Annotated[bool, Query(description="Count only stations open on a public holiday")]
 CatchmentQuery = Annotated[
-    float | None, Query(gt=0, le=MAX_RADIUS_M, description="2SFCA catchment in metres")
+    float | None, Query(gt=0, le=MAX_CATCHMENT_M, description="2SFCA catchment in metres")
 ]
 SimplifyQuery = Annotated[
     float, Query(ge=0, le=10_000, description="Simplify outlines to about this many metres")
@@ -129,25 +131,32 @@ class _Cache:
 def cached_report(
     request: Request, session: Any, options: CoverageOptions, settings: Any
 ) -> CoverageReport:
-    """The report for ``options``; the store is read at most once per :data:`CACHE_SECONDS`
-    and a report computed at most once per option set in that time."""
+    """The report for ``options``: computed at most once per :data:`CACHE_SECONDS` and option
+    set (the gap threshold only redraws the gaps); the store's stations are read again after
+    that time, its homes and areas only when they changed."""
+    wanted = options
+    options = replace(options, gap_threshold=DEFAULT_GAP_THRESHOLD)
     with _LOCK:
         cache = request.app.state.__dict__.setdefault("coverage_cache", _Cache())
         now = time.monotonic()
         for key in [k for k, (at, _) in cache.reports.items() if now - at > CACHE_SECONDS]:
             cache.reports.pop(key)
         hit = cache.reports.get(options)
-        if hit is not None:
-            return hit[1]
-        if cache.snapshot is None or now - cache.snapshot[0] > CACHE_SECONDS:
-            snapshot = read_snapshot(session, stale_after_min=settings.stale_after())
-            cache.snapshot = (now, snapshot)
-        snapshot = cache.snapshot[1]
-    report = compute_coverage(None, options, snapshot=snapshot)
-    with _LOCK:
-        if len(cache.reports) >= CACHE_ENTRIES:
-            cache.reports.pop(min(cache.reports, key=lambda k: cache.reports[k][0]))
-        cache.reports[options] = (time.monotonic(), report)
+        if hit is None:
+            if cache.snapshot is None or now - cache.snapshot[0] > CACHE_SECONDS:
+                earlier = cache.snapshot[1] if cache.snapshot is not None else None
+                snapshot = read_snapshot(
+                    session, stale_after_min=settings.stale_after(), reuse=earlier
+                )
+                cache.snapshot = (now, snapshot)
+            report = compute_coverage(None, options, snapshot=cache.snapshot[1])
+            if len(cache.reports) >= CACHE_ENTRIES:
+                cache.reports.pop(min(cache.reports, key=lambda k: cache.reports[k][0]))
+            cache.reports[options] = (time.monotonic(), report)
+        else:
+            report = hit[1]
+    if wanted.gap_threshold != options.gap_threshold:
+        report = with_gap_threshold(report, wanted.gap_threshold)
     return report
 
 
