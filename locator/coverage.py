@@ -1080,8 +1080,8 @@ def _combine(chunks: Sequence[_ChunkResult]) -> _Combined:
             name: np.concatenate([c.area[name] for c in chunks])
             for name in (chunks[0].area if chunks else {})
         },
-        np.concatenate([c.pair_home + offsets[i] for i, c in enumerate(chunks)]).astype(np.intp),
-        np.concatenate([c.pair_station for c in chunks]).astype(np.intp),
+        np.concatenate([c.pair_home + offsets[i] for i, c in enumerate(chunks)]).astype(np.int32),
+        np.concatenate([c.pair_station for c in chunks]).astype(np.int32),
     )
 
 

@@ -598,3 +598,24 @@ def write_geojson(
         path.write_bytes(data)
     log.info("wrote %d synthetic features to %s", len(features), path)
     return path
+
+
+def national_homes(
+    n: int, *, seed: int = DEFAULT_SEED, centres: list[CityCentre] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """``n`` SYNTHETIC worker homes over mainland China, for coverage benchmarks.
+
+    Homes cluster around the same :func:`city_centres` as :func:`national_stations`, in
+    proportion to population; each holds 1 to 8 workers.
+
+    Returns
+    -------
+    lon, lat : ndarray
+        Coordinates (WGS-84), rounded to 6 decimals like the sample files.
+    workers : ndarray of int32
+        Workers per home.
+    """
+    rng = np.random.default_rng([seed, 5])
+    lon, lat, _ = points_near_centres(centres or city_centres(seed), n, rng=rng)
+    workers = rng.integers(1, 9, size=n).astype(np.int32)
+    return np.round(lon, 6), np.round(lat, 6), workers
