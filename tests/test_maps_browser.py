@@ -95,6 +95,19 @@ def toggle(page: Page, label_start: str) -> None:
     ).click()
 
 
+def hover(page: Page, lon: float, lat: float) -> None:
+    """Move the mouse over a place on the map."""
+    point = page.evaluate(
+        "([lat, lon]) => { const m = locatorStations.layer._map;"
+        " const p = m.latLngToContainerPoint([lat, lon]);"
+        " const box = m.getContainer().getBoundingClientRect();"
+        " return [box.left + p.x, box.top + p.y]; }",
+        [lat, lon],
+    )
+    page.mouse.move(point[0] - 5, point[1] - 5)
+    page.mouse.move(point[0], point[1])
+
+
 def popup_of(page: Page, code: str) -> str:
     page.evaluate(
         "code => locatorStations.openPopup(locatorStations.data.code.indexOf(code))", code
@@ -157,6 +170,14 @@ def test_offline_map_opens_with_no_network(
         page.locator("path.locator-area.suppressed").get_attribute("fill") == "url(#locator-hatch)"
     )
     assert page.locator("path.locator-gap").count() == 1
+    hover(page, 116.49, 39.945)  # the east district, clear of stations and the gap
+    tip = page.locator(".leaflet-tooltip .locator-area-tip").inner_text()
+    assert tip.startswith("East区 East")
+    assert "suppressed: fewer than 10 workers" in tip
+    assert "7" not in tip  # its 7 workers are not shown
+    hover(page, 116.31, 39.945)
+    tip = page.locator(".leaflet-tooltip .locator-area-tip").inner_text()
+    assert "62.0% (620 / 1,000 workers ≤ 500 m)" in tip
     toggle(page, "覆盖率·网格")
     page.wait_for_selector(".leaflet-container[data-areasgrid='8']", state="attached")
     assert page.locator("path.locator-area").count() == 2 + 8
