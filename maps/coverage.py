@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import folium
+from branca.element import Figure
 
 from locator import vocab
 from locator.coverage import CoverageOptions, CoverageReport
@@ -165,7 +166,9 @@ def coverage_map(
     fmap = folium.Map(location=BEIJING_CENTRE, zoom_start=9, tiles=None, control_scale=True)
     fmap.options.update(max_zoom=MAX_ZOOM, min_zoom=3)  # clustering needs a map maxZoom
     # No favicon request: the offline file makes none at all, and a service needs none.
-    fmap.get_root().header.add_child(folium.Element('<link rel="icon" href="data:,">'))
+    root = fmap.get_root()
+    assert isinstance(root, Figure)  # a new map's root is always its figure
+    root.header.add_child(folium.Element('<link rel="icon" href="data:,">'))
     if tiles:
         folium.TileLayer(
             tiles=tiles,
