@@ -1155,7 +1155,7 @@ def _area_table(
     frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
     frame["suppressed"] = frame["workers"] < options.privacy_k
     frame = _suppress(frame)
-    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(level.wkb), crs="EPSG:4326")
+    return gpd.GeoDataFrame(frame, geometry=level.geoms, crs="EPSG:4326")
 
 
 WORKER_FIGURES_PREFIXES = ("workers", "covered_", "share_", "uncovered", "places_per_1000")
