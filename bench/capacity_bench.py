@@ -2012,6 +2012,15 @@ def _correctness_section(run: Run) -> str:
     ok = all(found.get(k, 1) == 0 for k in must_be_zero) and errors == 0
     rows = [[name, f"{value:,}"] for name, value in found.items()]
     rows.append(["errors (5xx, exceptions) in all phases", f"{errors:,}"])
+    seen = [
+        f"{m.name}: {t.first_error}"
+        for ms in (*run.concurrent.values(), *run.sequential.values())
+        for m in ms
+        for t in m.tallies
+        if t.first_error
+    ]
+    if seen:
+        rows.append(["first error of each client that had one", "; ".join(seen[:5])])
     return "\n".join(
         [
             "## Correctness after the run: " + ("**pass**" if ok else "**FAIL**"),
