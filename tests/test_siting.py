@@ -235,6 +235,7 @@ def test_bad_matrices_are_named():
         MaximalCovering.from_cost_matrix(np.ones((3, 2)), [1, 1, 1], max_cost=[1, 2])
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 def test_same_covered_weight_as_spopt():
     import pulp
     from spopt.locate import MCLP
