@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from api import errors
+from api.admission import AdmissionLimit
 from api.ratelimit import RateLimiter
 from api.routes import (
     capacity,
@@ -59,11 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = resolve_url(settings)
-        # Synchronous routes run in the thread pool; with no more threads than connections a
-        # request never waits for a connection, and none is opened and closed under load
-        # (each new one costs a backend start and a SCRAM handshake).
-        engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=60)
-        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
+        # ``AdmissionLimit`` lets in as many requests as there are pooled connections; two more
+        # serve the hold sweeper and /readyz, and the thread pool has a thread for each.
+        engine = make_engine(url, pool_size=settings.db_pool_size + 2, max_overflow=4)
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + 4
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
         app.state.read_sessionmaker = sessionmaker(
@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = lambda: dt.datetime.now(dt.UTC)
     app.state.rate_limiter = RateLimiter(settings.writes_per_minute)
     errors.install(app)
+    app.add_middleware(
+        AdmissionLimit, limit=settings.db_pool_size, exempt=("/v1/stream", "/healthz", "/static")
+    )
     for module in (health, stations, nearest, capacity, feeds, districts, vocabularies, page):
         app.include_router(module.router)
     app.include_router(coverage.router)
