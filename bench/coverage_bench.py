@@ -282,7 +282,7 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
         f"{c.stations:,} SYNTHETIC stations, {c.homes:,} SYNTHETIC homes "
         f"({main['totals']['workers']:,} workers), areas "
         + ", ".join(f"{k} {v:,}" for k, v in main["areas"].items())
-        + f". Command: `.venv/bin/python bench/coverage_bench.py{' --quick' if c.quick else ''}`.",
+        + f". Command: `.venv/bin/python bench/coverage_bench.py {' '.join(sys.argv[1:])}`.",
         "",
         markdown_table(["machine", "value"], list(run.facts.items())),
         "",

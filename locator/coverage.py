@@ -345,6 +345,7 @@ class _Stations:
 
 
 RASTER_MAX_CELLS = 2_000_000
+RASTER_TARGET_CELLS = 120_000
 """Most lookup-raster cells per area level (see :class:`_Raster`)."""
 _RASTERS: dict[str, _Raster] = {}
 """Rasters of the area sets seen lately, by a digest of their outlines (areas rarely change)."""
@@ -373,8 +374,14 @@ class _Raster:
     def build(cls, geoms: npt.NDArray[np.object_]) -> _Raster:
         bounds = shapely.bounds(geoms)
         x0, y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
-        typical = float(np.median(np.maximum(bounds[:, 2] - bounds[:, 0], 1e-9)))
-        size = max(typical / 3.0, 1e-7)
+        widths = np.maximum(bounds[:, 2] - bounds[:, 0], 1e-9)
+        heights = np.maximum(bounds[:, 3] - bounds[:, 1], 1e-9)
+        typical = float(np.median(widths))
+        # Fine enough that most cells lie inside one area (big areas get many cells), and
+        # about RASTER_TARGET_CELLS cells in all.
+        size = math.sqrt(float((widths * heights).sum()) / RASTER_TARGET_CELLS)
+        size = min(max(size, typical / 20.0), typical / 3.0, 1e9)
+        size = max(size, 1e-7)
         while True:
             c0 = np.floor((bounds[:, 0] - x0) / size).astype(np.int64)
             r0 = np.floor((bounds[:, 1] - y0) / size).astype(np.int64)
