@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from playwright.sync_api import Browser, Page, Playwright, Request, Route, sync_
 from locator.coverage import CoverageOptions, CoverageReport
 from locator.synthetic import national_stations
 from maps.coverage import coverage_map
-from maps.offline import save_html
+from maps.offline import asset_path, save_html
 from tests.mapdata import hand_made_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -316,3 +317,30 @@ def test_150000_stations_stay_small_and_usable(
     print(f"\n150,000-station map: {measured}")
     assert watched.errors == []
     assert watched.requests == []
+
+
+def test_online_map_draws_the_configured_tiles(browser: Browser, tmp_path: Path) -> None:
+    tiles = "https://tiles.example/{z}/{x}/{y}.png"
+    path = save_html(coverage_map(hand_made_report(), tile_url=tiles), tmp_path / "online.html")
+    png = asset_path("leaflet/images/layers.png").read_bytes()
+    served: list[str] = []
+
+    def tile(route: Route) -> None:  # a "tile server" inside the test: no network used
+        served.append(route.request.url)
+        route.fulfill(body=png, content_type="image/png")
+
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watched = Watched(page, path.resolve().as_uri())
+    page.route("https://tiles.example/**", tile)
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector(READY, state="attached")
+    page.wait_for_selector(".leaflet-tile-pane img.leaflet-tile-loaded")
+    page.wait_for_selector(".leaflet-control-minimap img.leaflet-tile-loaded")
+    assert served
+    assert all(re.fullmatch(r"https://tiles\.example/\d+/\d+/\d+\.png", url) for url in served)
+    assert page.locator("path.locator-outline").count() == 0  # tiles replace the outlines
+    assert watched.errors == []
+    # Scripts and styles are still inlined: nothing but tiles is fetched, no CDN.
+    assert [url for url in watched.requests if not url.startswith("https://tiles.example/")] == []
+    context.close()
