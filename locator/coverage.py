@@ -917,12 +917,21 @@ def read_snapshot(
             lon, lat, workers = read_homes(conn)
             home_areas = {}
     if locate and not home_areas:
-        home_areas = {name: level.locate(lon, lat) for name, level in levels.items()}
+        home_areas = {name: _locate_in_blocks(level, lon, lat) for name, level in levels.items()}
     updated = stations["updated_at"].max() if len(stations) else None
     data_date = updated.to_pydatetime() if isinstance(updated, pd.Timestamp) else updated
     return StoreSnapshot(
         stations, levels, lon, lat, workers, home_areas, data_date or now, now, fingerprint
     )
+
+
+def _locate_in_blocks(level: _AreaLevel, lon: FloatArray, lat: FloatArray) -> IntArray:
+    """The areas of many homes, a block at a time (bounds the lookup's working memory)."""
+    out = np.empty(len(lon), dtype=np.int32)
+    for start in range(0, len(lon), DEFAULT_CHUNK_SIZE):
+        block = slice(start, start + DEFAULT_CHUNK_SIZE)
+        out[block] = level.locate(lon[block], lat[block])
+    return out
 
 
 def with_gap_threshold(report: CoverageReport, gap_threshold: int) -> CoverageReport:
