@@ -251,10 +251,13 @@ def rerun(
     print_files(new, out)
 
 
-def demo_plan(out: Path = DEFAULT_OUT) -> None:
-    """The demo's siting plan: 30 new stations for Changping at 1,000 m."""
+def demo_plan(out: Path | None = None) -> None:
+    """The demo's siting plan: 30 new stations for Changping at 1,000 m, written next to the
+    demo's coverage map (``maps/output/plans``)."""
+    from locator.config import project_root
     from locator.plans import PlanRequest
 
+    out = out or project_root() / "maps" / "output" / "plans"
     request = PlanRequest(new_sites=30, radius_m=1000.0, district="昌平区", time_limit_s=60.0)
     view = run_plan(request, out=out, created_by="demo")
     console.print(
