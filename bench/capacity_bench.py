@@ -974,7 +974,16 @@ async def _api_phase(
 
             async def write(target: Target, action: str) -> bool:
                 headers = {"Authorization": auth, "Idempotency-Key": uuid.uuid4().hex}
-                return _answered(await http.post(api_path(target, action), headers=headers))
+                # A connection that breaks before the answer (e.g. a keep-alive connection the
+                # server closed as the request left) is tried again with the same key, as a
+                # phone does: the service applies the write once whatever the number of tries.
+                for attempt in range(3):
+                    try:
+                        return _answered(await http.post(api_path(target, action), headers=headers))
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                raise AssertionError("unreachable")
 
             return write
 
