@@ -581,30 +581,23 @@ def coverage(
     ),
 ) -> None:
     """Coverage of worker homes by district, sub-district and grid cell; gaps; exports."""
-    import datetime as dt
-
-    from locator.coverage import CoverageOptions, compute_coverage, export_report, radius_label
-    from locator.errors import ConfigError
+    from locator.coverage import compute_coverage, export_report, radius_label
+    from locator.map_cli import coverage_options
 
     s = settings()
-    try:
-        when = dt.datetime.fromisoformat(open_at) if open_at else None
-    except ValueError:
-        raise ConfigError(
-            f"open_at {open_at!r} must be an ISO time such as 2026-11-21T22:00+08:00"
-        ) from None
-    options = CoverageOptions(
-        radii_m=tuple(radius or (500.0, 1000.0)),
-        kinds=tuple(kind or ()),
-        services=tuple(service or ()),
+    options = coverage_options(
+        s,
+        radius=radius,
+        kind=kind,
+        service=service,
         min_stars=min_stars,
-        open_at=when,
+        open_at=open_at,
         hour_of_week=hour_of_week,
         holiday=holiday,
-        levels=tuple(level or ("district", "subdistrict", "grid")),
-        privacy_k=privacy_k if privacy_k is not None else s.privacy_k,
+        levels=level,
+        privacy_k=privacy_k,
         gap_threshold=gap_threshold,
-        catchment_m=catchment,
+        catchment=catchment,
         chunk_size=chunk_size,
     )
     engine = _open_store()

@@ -238,6 +238,46 @@ class CoverageOptions:
         return "; ".join(parts)
 
 
+def coverage_options(
+    *,
+    privacy_k: int,
+    radius: Sequence[float] | None = None,
+    kind: Sequence[str] | None = None,
+    service: Sequence[str] | None = None,
+    min_stars: int | None = None,
+    open_at: str | dt.datetime | None = None,
+    hour_of_week: int | None = None,
+    holiday: bool = False,
+    levels: Sequence[str] | None = None,
+    gap_threshold: int = DEFAULT_GAP_THRESHOLD,
+    catchment: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> CoverageOptions:
+    """Options from what a user typed (the command line, the API): empty lists mean the
+    defaults, ``open_at`` may be an ISO time; :class:`CoverageOptions` checks the rest."""
+    if isinstance(open_at, str):
+        try:
+            open_at = dt.datetime.fromisoformat(open_at)
+        except ValueError:
+            raise ConfigError(
+                f"open_at {open_at!r} must be an ISO time such as 2026-11-21T22:00+08:00"
+            ) from None
+    return CoverageOptions(
+        radii_m=tuple(radius or DEFAULT_RADII_M),
+        kinds=tuple(kind or ()),
+        services=tuple(service or ()),
+        min_stars=min_stars,
+        open_at=open_at,
+        hour_of_week=hour_of_week,
+        holiday=holiday,
+        levels=tuple(levels or LEVELS),
+        privacy_k=privacy_k,
+        gap_threshold=gap_threshold,
+        catchment_m=catchment,
+        chunk_size=chunk_size,
+    )
+
+
 @dataclass
 class CoverageReport:
     """The answer of :func:`compute_coverage`; nothing in it shows a single home.

@@ -8,15 +8,12 @@ them).
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-from locator.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,41 +27,13 @@ DEFAULT_DIR = Path("maps") / "output"
 STAGES = {"reading": (0.0, 0.2), "measuring": (0.2, 0.85), "aggregating": (0.85, 0.95)}
 
 
-def coverage_options(
-    settings: Settings,
-    *,
-    radius: list[float] | None = None,
-    kind: list[str] | None = None,
-    service: list[str] | None = None,
-    min_stars: int | None = None,
-    open_at: str | None = None,
-    hour_of_week: int | None = None,
-    holiday: bool = False,
-    privacy_k: int | None = None,
-    gap_threshold: int = 50,
-    catchment: float | None = None,
-) -> CoverageOptions:
-    """The coverage options of a map, as ``locator coverage`` reads them (checked there)."""
-    from locator.coverage import CoverageOptions
+def coverage_options(settings: Settings, **inputs: Any) -> CoverageOptions:
+    """The coverage options of a map, read as ``locator coverage`` reads them."""
+    from locator import coverage
 
-    try:
-        when = dt.datetime.fromisoformat(open_at) if open_at else None
-    except ValueError:
-        raise ConfigError(
-            f"open_at {open_at!r} must be an ISO time such as 2026-11-21T22:00+08:00"
-        ) from None
-    return CoverageOptions(
-        radii_m=tuple(radius or (500.0, 1000.0)),
-        kinds=tuple(kind or ()),
-        services=tuple(service or ()),
-        min_stars=min_stars,
-        open_at=when,
-        hour_of_week=hour_of_week,
-        holiday=holiday,
-        privacy_k=privacy_k if privacy_k is not None else settings.privacy_k,
-        gap_threshold=gap_threshold,
-        catchment_m=catchment,
-    )
+    privacy_k = inputs.pop("privacy_k", None)
+    k = privacy_k if privacy_k is not None else settings.privacy_k
+    return coverage.coverage_options(privacy_k=k, **inputs)
 
 
 def write_coverage_map(

@@ -34,6 +34,7 @@ from locator.coverage import (
     StoreSnapshot,
     area_records,
     compute_coverage,
+    coverage_options,
     read_snapshot,
     with_gap_threshold,
 )
@@ -100,20 +101,19 @@ def _options(
 ) -> CoverageOptions:
     from locator.errors import ConfigError
 
-    radii = tuple(radius or (500.0, 1000.0))
-    if len(radii) > 4:
-        raise ConfigError(f"radius {list(radii)!r} names {len(radii)} radii; at most 4 allowed")
-    return CoverageOptions(
-        radii_m=radii,
-        kinds=tuple(kind or ()),
-        services=tuple(service or ()),
+    if radius and len(radius) > 4:
+        raise ConfigError(f"radius {list(radius)!r} names {len(radius)} radii; at most 4 allowed")
+    return coverage_options(
+        privacy_k=settings.privacy_k,
+        radius=radius,
+        kind=kind,
+        service=service,
         min_stars=min_stars,
         open_at=open_at,
         hour_of_week=hour_of_week,
         holiday=holiday,
-        privacy_k=settings.privacy_k,
         gap_threshold=gap_threshold,
-        catchment_m=catchment_m,
+        catchment=catchment_m,
     )
 
 
