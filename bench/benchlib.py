@@ -379,12 +379,14 @@ def uvicorn_server(
     nodelay_fix: bool = False,
     log_dir: Path = STATE_DIR,
     timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start ``uvicorn --factory api.main:create_app`` on a free loopback port; stop it after.
 
     ``loop``/``http`` are passed explicitly so that the figures do not depend on whether
     uvloop or httptools happen to be installed (the project's dependencies give asyncio + h11).
-    With ``nodelay_fix`` uvicorn runs through ``bench/uvicorn_nodelay.py``.
+    ``"auto"`` leaves both to uvicorn. With ``nodelay_fix`` uvicorn runs through
+    ``bench/uvicorn_nodelay.py``. ``env`` adds settings of the service (``LOCATOR_…``).
     """
     port = free_port()
     log_path = log_dir / f"uvicorn-{port}.log"
@@ -407,20 +409,22 @@ def uvicorn_server(
         str(port),
         "--workers",
         str(workers),
-        "--loop",
-        loop,
-        "--http",
-        http,
+        *(() if loop == "auto" else ("--loop", loop, "--http", http)),
         "--log-level",
         "info",
         "--no-access-log",
     ]
-    env = {**os.environ, "LOCATOR_DATABASE_URL": database_url, "LOCATOR_LOG_LEVEL": "WARNING"}
+    environment = {
+        **os.environ,
+        "LOCATOR_DATABASE_URL": database_url,
+        "LOCATOR_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=env,
+            env=environment,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -37,7 +37,6 @@ import pstats
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from locator import capacity, keys
-from locator.cluster import EmbeddedCluster, free_port
+from locator.cluster import EmbeddedCluster
 from locator.db import make_engine, migrate, session_scope
 from locator.errors import ConflictError
 from locator.io import load_file
@@ -813,73 +812,17 @@ class Server:
 @contextlib.contextmanager
 def service(bench: Bench, kind: ServerKind, *, url: str | None = None) -> Iterator[Server]:
     """``uvicorn --factory api.main:create_app`` on a free loopback port; stopped after."""
-    import httpx
+    from benchlib import uvicorn_server
 
-    port = free_port()
-    launcher = (
-        [str(ROOT / "bench" / "uvicorn_nodelay.py")]
-        if kind.nodelay_fix
-        else [
-            "-m",
-            "uvicorn",
-        ]
-    )
-    command = [
-        sys.executable,
-        *launcher,
-        "--factory",
-        "api.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(kind.workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    if kind.loop != "auto":
-        command += ["--loop", kind.loop, "--http", kind.http]
-    env = {
-        **os.environ,
-        "LOCATOR_DATABASE_URL": url or f"{bench.url}?application_name={LOAD_APP}",
-        "LOCATOR_WRITES_PER_MINUTE": "100000000",
-    }
-    log_path = STATE_DIR / f"capacity-uvicorn-{port}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(kind, port, process)
-    try:
-        deadline, ready = time.monotonic() + 60, 0
-        while ready < 5:  # five answers in a row: every worker is likely up
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not become ready within 60 s")
-            try:
-                ok = httpx.get(server.base_url + "/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            ready = ready + 1 if ok else 0
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log_path.unlink(missing_ok=True)
+    with uvicorn_server(
+        url or f"{bench.url}?application_name={LOAD_APP}",
+        workers=kind.workers,
+        loop=kind.loop,
+        http=kind.http,
+        nodelay_fix=kind.nodelay_fix,
+        env={"LOCATOR_WRITES_PER_MINUTE": "100000000"},
+    ) as running:
+        yield Server(kind, running.port, running.process)
 
 
 def _answered(response: Any) -> bool:
