@@ -169,7 +169,7 @@ _COLUMNS = [
     *("services", "groups", "opening_hours", "stars", "status", "updated_at"),
     *("lon", "lat", "sphere_m", "capacity"),
 ]
-_RECORD = [c for c in _COLUMNS if c not in {"id", "sphere_m", "capacity"}]
+_RECORD = [(c, i) for i, c in enumerate(_COLUMNS) if c not in {"id", "sphere_m", "capacity"}]
 _LON, _LAT, _SPHERE, _CODE, _HOURS, _CAPACITY = (
     _COLUMNS.index(c) for c in ("lon", "lat", "sphere_m", "code", "opening_hours", "capacity")
 )
@@ -403,7 +403,7 @@ def _answer(
     if hours is None:
         hours = evaluate(row[_HOURS], context.at)
     return NearestStation(
-        record={name: row[_COLUMNS.index(name)] for name in _RECORD},
+        record={name: row[i] for name, i in _RECORD},
         distance_m=distance_m,
         bearing_deg=bearing % 360.0,
         eta_min=eta_min,
