@@ -43,6 +43,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -474,7 +475,8 @@ class _Raster:
         point_i = np.repeat(points, counts)
         starts = np.repeat(self.indptr[cell] - np.cumsum(counts) + counts, counts)
         area_i = self.candidates[starts + np.arange(len(point_i))]
-        hit = shapely.intersects_xy(geoms[area_i], lon[point_i], lat[point_i])
+        with _PREPARED_LOCK:
+            hit = shapely.intersects_xy(geoms[area_i], lon[point_i], lat[point_i])
         point_i, area_i = point_i[hit], area_i[hit]
         first = np.lexsort((area_i, point_i))
         point_i, area_i = point_i[first], area_i[first]
@@ -482,6 +484,12 @@ class _Raster:
         keep[1:] = point_i[1:] != point_i[:-1]  # on a shared edge the first area wins
         out[point_i[keep]] = area_i[keep]
         return out
+
+
+# GEOS builds a prepared polygon's point locator lazily on its first query, without a lock: two
+# threads (a Dask worker with several threads, the API's thread pool) querying the same
+# outlines at once can crash the process. Queries of shared outlines take turns.
+_PREPARED_LOCK = threading.Lock()
 
 
 @dataclass
