@@ -84,14 +84,15 @@ def _radius(report: CoverageReport, radius_m: float | None) -> float:
     return float(radius_m)
 
 
-def _bounds(report: CoverageReport) -> list[list[float]] | None:
+def _bounds(report: CoverageReport) -> tuple[float, float, float, float] | None:
+    """West, south, east, north of the areas (else the stations) in degrees."""
     frames = [report.areas[name] for name in report.areas if len(report.areas[name])]
     if not frames and len(report.stations):
         frames = [report.stations]
     if not frames:
         return None
     west, south, east, north = frames[0].to_crs(4326).total_bounds
-    return [[float(south), float(west)], [float(north), float(east)]]
+    return float(west), float(south), float(east), float(north)
 
 
 def title_lines(report: CoverageReport, *, radius_m: float) -> tuple[str, list[str]]:
@@ -200,5 +201,5 @@ def coverage_map(
     layers.add_legend(fmap, radius_m=radius, privacy_k=report.options.privacy_k)
     layers.add_controls(fmap, tile_url=tiles, outlines=outlines)
     if bounds := _bounds(report):
-        fmap.fit_bounds(bounds)
+        layers.fit_view(fmap, *bounds)
     return fmap

@@ -550,6 +550,14 @@ def add_gaps(fmap: folium.Map, gaps: gpd.GeoDataFrame) -> folium.GeoJson:
 
 
 # -- frame ---------------------------------------------------------------------------------------
+def fit_view(fmap: folium.Map, west: float, south: float, east: float, north: float) -> None:
+    """Open the map on these bounds at once: an animated pan from the starting view would be
+    under way while the layers first draw, and the mini-map would answer it with a move."""
+    fit = folium.FitBounds([[south, west], [north, east]])
+    fit.options["animate"] = False
+    fmap.add_child(fit)
+
+
 def add_controls(fmap: folium.Map, *, tile_url: str, outlines: folium.GeoJson | None) -> None:
     """Layer control, full-screen button, measuring tool and mini-map."""
     Fullscreen(

@@ -7,6 +7,8 @@ from html import escape
 import folium
 import geopandas as gpd
 
+from maps.layers import fit_view
+
 REQUIRED_COLOUR = "#8e44ad"
 PROPOSED_COLOUR = "#c0392b"
 
@@ -63,8 +65,7 @@ def siting_map(
     fmap = folium.Map(tiles=tiles, attr="tiles" if tiles else None, control_scale=True)
     proposed_sites_layer(sites, radius_m=radius_m).add_to(fmap)
     if len(sites):
-        minx, miny, maxx, maxy = sites.to_crs(4326).total_bounds
-        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+        fit_view(fmap, *sites.to_crs(4326).total_bounds)
     heading = folium.Element(
         f'<div style="position:fixed;top:8px;left:50px;z-index:1000;background:#fff;'
         f'padding:4px 8px;font:14px sans-serif">{escape(title)}</div>'

@@ -34,6 +34,27 @@ BIG_FILE_LIMIT_BYTES = 30 * 1024 * 1024
 READY = ".leaflet-container[data-stations]"
 
 
+def drawn_stations(page: Page) -> dict[str, int]:
+    """Stations drawn in clusters and alone once the station layer shows the map's current
+    view (it redraws at the end of every move)."""
+    page.wait_for_function(
+        """() => {
+          const map = locatorStations.layer._map;
+          return map.getContainer().dataset.stationsView === map.getBounds().toBBoxString();
+        }"""
+    )
+    counts: dict[str, int] = page.evaluate(
+        """() => {
+          let clustered = 0, single = 0;
+          locatorStations.layer.eachLayer((m) => {
+            if (m.stationCount) clustered += m.stationCount; else single += 1;
+          });
+          return {clustered, single, markers: locatorStations.layer.getLayers().length};
+        }"""
+    )
+    return counts
+
+
 class Watched:
     """Console errors, uncaught exceptions and every request of one page but its own file
     (all refused)."""
@@ -277,15 +298,7 @@ def test_150000_stations_stay_small_and_usable(
         })"""
     )
     # The whole country in view: every station is in a cluster or drawn alone.
-    counts = page.evaluate(
-        """() => {
-          let clustered = 0, single = 0;
-          locatorStations.layer.eachLayer((m) => {
-            if (m.stationCount) clustered += m.stationCount; else single += 1;
-          });
-          return {clustered, single, markers: locatorStations.layer.getLayers().length};
-        }"""
-    )
+    counts = drawn_stations(page)
     assert counts["clustered"] + counts["single"] == BIG_STATIONS
     assert 10 <= page.locator(".leaflet-marker-pane .locator-cluster").count() <= 200
     assert page.locator(".leaflet-marker-pane .leaflet-marker-icon").count() == counts["markers"]

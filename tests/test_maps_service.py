@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from locator.cli import app
 from locator.config import Settings
 from tests.live import running_service
-from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, READY
+from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, READY, drawn_stations
 
 NIGHT = "hour_of_week=22"  # Monday 22:00: the night-time map
 
@@ -69,15 +69,7 @@ def test_served_map_of_the_sample(service: str, browser: Browser, artifacts: Pat
     label = page.locator(".leaflet-control-layers-overlays label", has_text="驿站 Stations")
     stations = int(re.search(r"\(([\d,]+)\)", label.inner_text())[1].replace(",", ""))
     assert 1000 < stations < 10_553  # only stations open on Monday at 22:00 count
-    counts = page.evaluate(
-        """() => {
-          let clustered = 0, single = 0;
-          locatorStations.layer.eachLayer((m) => {
-            if (m.stationCount) clustered += m.stationCount; else single += 1;
-          });
-          return {clustered, single};
-        }"""
-    )
+    counts = drawn_stations(page)
     assert counts["clustered"] + counts["single"] == stations  # all of Beijing is in view
     assert page.locator(".leaflet-marker-pane .locator-cluster").count() >= 20
     assert page.locator("path.locator-area").count() == 16

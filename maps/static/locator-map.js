@@ -168,6 +168,7 @@
           Math.round(map.getZoom()),
         );
         layer.clearLayers();
+        map.getContainer().dataset.stationsView = bounds.toBBoxString();
         for (const feature of found) {
           const [lon, lat] = feature.geometry.coordinates;
           const props = feature.properties;
