@@ -6,8 +6,10 @@ caches are honest):
 
 a. ``locator.coverage.compute_coverage`` end to end from the database: read stations, areas
    and homes (binary COPY), nearest geodesic distances, radius bands, 2SFCA catchment pairs,
-   aggregation by area, gaps; the first (cold) and a second (warm, same process) report, and
-   the peak resident memory;
+   aggregation by area, gaps: the first report after the homes changed (every home placed in
+   its areas, the places stored), a report in a fresh process (places read back), a later
+   report the way the service makes it (homes, areas and places reused while their versions
+   stand), and the peak resident memory;
 b. baselines on the same homes and stations: a bare KD-tree (scipy ``cKDTree`` on unit-sphere
    coordinates, nearest only), geopandas ``sjoin_nearest`` (Web Mercator, nearest only), and a
    PostGIS ``CROSS JOIN LATERAL (… ORDER BY geog <-> … LIMIT 1)`` join on a subset of homes,
@@ -149,6 +151,10 @@ from locator import coverage as cov
 engine = make_engine(url)
 out = {}
 if what == "report":
+    if arg.get("forget_places"):
+        from sqlalchemy import text
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM home_area_cache"))
     stages = {}
     began = time.perf_counter()
     def progress(stage, fraction, began=began):
@@ -160,8 +166,12 @@ if what == "report":
     out["seconds"] = time.perf_counter() - began
     out["stages"] = stages
     if arg.get("again"):
+        # what the service does for a later request: stations and versions read anew, homes,
+        # areas and places reused while the versions stand
+        first = cov.read_snapshot(engine)
         began = time.perf_counter()
-        cov.compute_coverage(engine, options)
+        snapshot = cov.read_snapshot(engine, reuse=first)
+        cov.compute_coverage(None, options, snapshot=snapshot)
         out["warm_seconds"] = time.perf_counter() - began
     out["totals"] = {k: v for k, v in report.totals.items()}
     out["areas"] = {k: int(len(v)) for k, v in report.areas.items()}
@@ -172,7 +182,7 @@ elif what in ("kdtree", "sjoin"):
     from sqlalchemy import text
     began = time.perf_counter()
     with engine.connect() as conn:
-        lon, lat, workers = cov.read_homes(conn)
+        lon, lat, workers, _ = cov.read_homes(conn)
         st = np.array(conn.execute(text(
             "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE status = 'active'")).all())
     read = time.perf_counter() - began
@@ -237,6 +247,7 @@ class Run:
     facts: dict[str, str]
     db: dict[str, Any]
     main: dict[str, Any]
+    placing: dict[str, Any]
     kdtree: dict[str, Any]
     sjoin: dict[str, Any]
     lateral: dict[str, Any]
@@ -252,6 +263,7 @@ def run_bench(config: Config) -> Run:
     try:
         url = db.engine.url.render_as_string(hide_password=False)
         loaded = load_homes(db, config.homes, config.seed)
+        placing = child(url, "report", {"forget_places": True})
         main = child(url, "report", {"again": True})
         kdtree = child(url, "kdtree")
         sjoin = child(url, "sjoin")
@@ -264,8 +276,8 @@ def run_bench(config: Config) -> Run:
             large_loaded = load_homes(db, config.large_homes, config.seed)
             large = child(url, "report", {})
         info = {"stations": config.stations, "loaded_now": db.loaded_now}
-        return Run(config, facts, info, main, kdtree, sjoin, lateral, large, dask, loaded,
-                   large_loaded)  # fmt: skip
+        return Run(config, facts, info, main, placing, kdtree, sjoin, lateral, large, dask,
+                   loaded, large_loaded)  # fmt: skip
     finally:
         db.stop_cluster()
 
@@ -291,13 +303,21 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
     ]
     goal_rows = [
         [
-            f"{c.homes:,}-home report, end to end (cold process)",
+            f"{c.homes:,}-home report, end to end (cold process; homes' places kept in the "
+            "store)",
             f"≤ {GOAL_REPORT_S} s",
             f"{main['seconds']:.2f} s",
             "pass" if main["seconds"] <= GOAL_REPORT_S else "FAIL",
         ],
         [
-            "same, second report in the process (rasters built)",
+            "same, first report after the homes or areas changed (places computed and stored)",
+            f"≤ {GOAL_REPORT_S} s",
+            f"{run.placing['seconds']:.2f} s",
+            "pass" if run.placing["seconds"] <= GOAL_REPORT_S else "FAIL",
+        ],
+        [
+            "same, a later report in the service (stations and versions read anew; homes, "
+            "areas and places reused)",
             f"≤ {GOAL_REPORT_S} s",
             f"{main['warm_seconds']:.2f} s",
             "pass" if main["warm_seconds"] <= GOAL_REPORT_S else "FAIL",

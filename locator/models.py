@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     Text,
     UniqueConstraint,
@@ -363,3 +364,25 @@ class PlanSite(Base):
     geom = mapped_column(_point(), nullable=False)
 
     __table_args__ = (CheckConstraint("rank >= 1", name="rank_positive"),)
+
+
+class StoreVersion(Base):
+    """A number that changes with every write to a table (set by a statement trigger)."""
+
+    __tablename__ = "store_versions"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class HomeAreaCache(Base):
+    """The area of every home per level, for one version of the homes and of the areas."""
+
+    __tablename__ = "home_area_cache"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    versions: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

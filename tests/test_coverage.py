@@ -4,6 +4,7 @@ the Beijing sample adding up, and the Dask run giving identical numbers."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 from dataclasses import dataclass
 
@@ -19,9 +20,13 @@ from locator.coverage import (
     CoverageOptions,
     CoverageReport,
     _series_m,
+    _union_of_cells,
     compute_coverage,
     ecef,
     nearest_station_distances,
+    read_areas,
+    read_homes,
+    read_snapshot,
 )
 from locator.errors import ConfigError
 from locator.hours import SHANGHAI
@@ -260,6 +265,70 @@ def test_gap_cells_ranked_and_adjacent_cells_merged(layout):
     assert list(gaps["cells"]) == [2, 1]
     assert gaps.geometry.iloc[0].area == pytest.approx(2 * 0.01 * 0.01)
     assert list(report_of(layout, gap_threshold=12).gap_cells["code"]) == [cell_of(H6)]
+
+
+def test_union_of_cells_edge_matched_or_not():
+    import shapely
+
+    grid = np.array([shapely.box(x, y, x + 1, y + 1) for x in range(3) for y in range(2)])
+    union = _union_of_cells(grid)
+    assert union.geom_type == "Polygon" and union.area == pytest.approx(6.0)
+    # overlapping cells and a cell off the grid: not a coverage, the general overlay answers
+    odd = np.array([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3), shapely.box(5, 5, 6, 6)])
+    union = _union_of_cells(odd)
+    assert union.is_valid and union.area == pytest.approx(8.0 - 1.0 + 1.0)
+    assert len(shapely.get_parts(union)) == 2
+
+
+def test_homes_placed_once_per_version_of_homes_and_areas(layout):
+    conn = layout.connection()
+    first = read_snapshot(layout, now=NOW, stale_after_min=STALE)
+    cached = conn.execute(
+        text("SELECT versions, payload FROM home_area_cache WHERE name = 'homes'")
+    ).one()
+    assert cached.versions == first.fingerprint != ""
+    # the next report reads the places from the store: shown by a place changed there
+    ids = read_homes(conn).ids
+    marked = {**first.home_areas, "district": np.full(len(ids), 1, dtype=np.int32)}
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=ids, **marked)
+    conn.execute(
+        text("UPDATE home_area_cache SET payload = :payload"), {"payload": buffer.getvalue()}
+    )
+    assert (read_snapshot(layout, now=NOW).home_areas["district"] == 1).all()
+    # moving one home keeps the count, the highest id and the workers, but not the version
+    layout.execute(
+        text(
+            "UPDATE worker_homes SET geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) "
+            "WHERE code = 'h4'"
+        ),
+        {"lon": H1[0], "lat": H1[1]},
+    )
+    moved = read_snapshot(layout, now=NOW, reuse=first)
+    assert moved.fingerprint != first.fingerprint
+    districts = dict(zip(read_homes(conn).ids, moved.home_areas["district"], strict=True))
+    h4 = conn.execute(text("SELECT id FROM worker_homes WHERE code = 'h4'")).scalar_one()
+    assert districts[h4] == 0  # D1 now, not D2
+    assert row(report_of(layout), "district", "D2")["workers"] is pd.NA  # no one left: < k
+    # areas too: any write gives a new version
+    before = moved.fingerprint
+    layout.execute(text("UPDATE areas SET name_en = name_en WHERE code = 'G00'"))
+    assert read_snapshot(layout, now=NOW).fingerprint != before
+
+
+def test_rtree_and_raster_place_points_alike(layout):
+    levels = read_areas(layout.connection(), ("district", "grid"))
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(116.34, 116.51, 3000), np.full(50, 116.43), [116.40]])
+    lat = np.concatenate([rng.uniform(39.84, 39.97, 3000), rng.uniform(39.85, 39.96, 50), [39.9]])
+    lon[:40] = np.round(lon[:40], 2)  # on grid lines and corners
+    lat[:40] = np.round(lat[:40], 2)
+    for level in levels.values():
+        by_raster = level.raster.locate(level.geoms, lon, lat)
+        assert np.array_equal(level.locate_by_tree(lon, lat), by_raster)
+        assert (by_raster >= 0).sum() > 500
+    on_edge = levels["district"].locate_by_tree(np.full(3, 116.43), np.array([39.86, 39.9, 39.95]))
+    assert list(on_edge) == [0, 0, 0]  # on the D1 | D2 edge the first area wins
 
 
 def test_station_filters_and_opening_hours_change_the_answer(layout):
