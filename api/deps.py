@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from locator import keys
 from locator.config import Settings
+
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -42,6 +45,20 @@ async def get_read_sessions(request: Request) -> SessionFactory:
 
 
 ReadSessionsDep = Annotated[SessionFactory, Depends(get_read_sessions)]
+
+
+def read(sessions: SessionFactory, work: Callable[[Session], T]) -> T:
+    """``work`` on a read session. Read connections are not pinged before use (a round trip
+    per request); one the server has dropped (a restart, an idle timeout) fails on first use,
+    and the pool then replaces every connection it held: the read runs once more."""
+    try:
+        with sessions() as session:
+            return work(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with sessions() as session:
+        return work(session)
 
 
 def get_clock(request: Request) -> Callable[[], dt.datetime]:

@@ -62,13 +62,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = resolve_url(settings)
         # ``AdmissionLimit`` lets in as many requests as there are pooled connections; two more
         # serve the hold sweeper and /readyz, and the thread pool has a thread for each.
-        engine = make_engine(url, pool_size=settings.db_pool_size + 2, max_overflow=4)
+        engine = make_engine(
+            url,
+            pool_size=settings.db_pool_size + 2,
+            max_overflow=4,
+            connect_args={"application_name": "locator-api"},
+        )
+        # The nearest-station reads, the hot path, have a pool of their own: connections in
+        # autocommit from the start (no isolation level set and reset around each request)
+        # and not pinged before use; ``api.deps.read`` runs a read again on a fresh
+        # connection when the server has dropped a pooled one.
+        read_engine = make_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=2,
+            pool_pre_ping=False,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"application_name": "locator-api-read"},
+        )
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + 4
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
-        app.state.read_sessionmaker = sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        app.state.read_sessionmaker = sessionmaker(read_engine, expire_on_commit=False)
         app.state.broadcaster = CapacityBroadcaster(url)
         sweeper = asyncio.create_task(_sweep_holds(app, settings.hold_sweep_s))
         try:
@@ -76,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             sweeper.cancel()
             app.state.broadcaster.close()
+            read_engine.dispose()
             engine.dispose()
 
     app = FastAPI(

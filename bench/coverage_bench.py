@@ -303,8 +303,7 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
     ]
     goal_rows = [
         [
-            f"{c.homes:,}-home report, end to end (cold process; homes' places kept in the "
-            "store)",
+            f"{c.homes:,}-home report, end to end (cold process; homes' places kept in the store)",
             f"≤ {GOAL_REPORT_S} s",
             f"{main['seconds']:.2f} s",
             "pass" if main["seconds"] <= GOAL_REPORT_S else "FAIL",

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -39,9 +40,10 @@ def resolve_url(settings: Settings, *, start: bool = True) -> str:
     return cluster.up() if start else cluster.url()
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
-    """An engine on ``url`` that checks pooled connections before use."""
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine on ``url`` that checks pooled connections before use (unless told not to)."""
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
 
 
 def check_connection(engine: Engine) -> None:

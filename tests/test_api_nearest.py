@@ -99,3 +99,32 @@ def test_bad_requests_are_422_problems_naming_the_parameter(client, params, need
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert needle in Problem.model_validate(response.json()).detail
+
+
+def test_a_dropped_read_connection_is_replaced_not_shown(sample_engine, tmp_path):
+    """Read connections are not pinged before use: when the server drops them (a restart),
+    the next request still gets its answer."""
+    import httpx
+    from sqlalchemy import text
+
+    from locator.config import Settings
+    from tests.live import running_service
+
+    settings = Settings(
+        database_url=sample_engine.url.render_as_string(hide_password=False), state_dir=tmp_path
+    )
+    params = {"lon": 116.40, "lat": 39.90, "k": 3}
+    with running_service(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+        for _ in range(4):
+            assert http.get("/v1/nearest", params=params).status_code == 200
+        with sample_engine.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'locator-api-read'"
+                )
+            ).scalar_one()
+        assert dropped >= 1
+        answers = [http.get("/v1/nearest", params=params) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert len(answers[0].json()["features"]) == 3

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadSessionsDep, SettingsDep
+from api.deps import ReadSessionsDep, SettingsDep, read
 from api.errors import problem_responses
 from api.schemas import NearestCollection
 from locator import vocab
@@ -124,14 +124,16 @@ async def nearest(
     now = dt.datetime.now(dt.UTC)
 
     def answer() -> bytes:
-        with sessions() as session:
-            stations = find_nearest(
+        stations = read(
+            sessions,
+            lambda session: find_nearest(
                 session,
                 query,
                 speed_kmh=settings.speed_kmh(),
                 stale_after_min=settings.stale_after(),
                 now=now,
-            )
+            ),
+        )
         # Built as plain data and serialised once: the service's hot path skips re-validating
         # its own output (the tests check it against ``NearestCollection``).
         body = {
