@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Annotated, TypeVar
 
+import psycopg2
 from fastapi import Depends, Header, Request
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -31,15 +33,16 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-SessionFactory = Callable[[], AbstractContextManager[Session]]
+SessionFactory = Callable[[], AbstractContextManager[Session | Connection]]
 
 
 async def get_read_sessions(request: Request) -> SessionFactory:
-    """Opens sessions for routes that only read, in autocommit: each statement is its own
-    transaction (as under READ COMMITTED anyway), without a BEGIN and a ROLLBACK round trip.
+    """Opens connections for routes that only read, in autocommit: each statement is its own
+    transaction (as under READ COMMITTED anyway), without a BEGIN and a ROLLBACK round trip;
+    plain connections, as the hot path has no use for an ORM session's bookkeeping.
 
-    A factory rather than a session, so that an ``async`` route opens, uses and closes its
-    session in one hop to the thread pool instead of three (open, work, close).
+    A factory rather than a connection, so that an ``async`` route opens, uses and closes it
+    in one hop to the thread pool instead of three (open, work, close).
     """
     return request.app.state.read_sessionmaker
 
@@ -47,18 +50,42 @@ async def get_read_sessions(request: Request) -> SessionFactory:
 ReadSessionsDep = Annotated[SessionFactory, Depends(get_read_sessions)]
 
 
-def read(sessions: SessionFactory, work: Callable[[Session], T]) -> T:
-    """``work`` on a read session. Read connections are not pinged before use (a round trip
-    per request); one the server has dropped (a restart, an idle timeout) fails on first use,
-    and the pool then replaces every connection it held: the read runs once more."""
+def read(sessions: SessionFactory, work: Callable[[Session | Connection], T]) -> T:
+    """``work`` on a read connection, run once more on a fresh one if the server had dropped
+    the pooled connection (a restart, an idle timeout).
+
+    Read connections are not pinged before use (a round trip per request). The hot path
+    queries through the raw DBAPI cursor, so a dropped connection shows as psycopg2's own
+    error: the connection is discarded and the pool emptied (its other connections are as
+    old), and the read runs again.
+    """
     try:
-        with sessions() as session:
-            return work(session)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    with sessions() as session:
-        return work(session)
+        with sessions() as conn:
+            try:
+                return work(conn)
+            except Exception as exc:
+                if not _dropped(exc):
+                    raise
+                conn.invalidate()
+                (conn.get_bind() if isinstance(conn, Session) else conn).engine.dispose()
+                raise _Dropped from exc
+    except _Dropped:
+        pass
+    with sessions() as conn:
+        return work(conn)
+
+
+class _Dropped(Exception):
+    """The read connection was gone."""
+
+
+def _dropped(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    # psycopg2 errors that the server sent carry a SQLSTATE; a lost connection has none
+    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError) and not getattr(
+        exc, "pgcode", None
+    )
 
 
 def get_clock(request: Request) -> Callable[[], dt.datetime]:

@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + 4
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)
-        app.state.read_sessionmaker = sessionmaker(read_engine, expire_on_commit=False)
+        app.state.read_sessionmaker = read_engine.connect
         app.state.broadcaster = CapacityBroadcaster(url)
         sweeper = asyncio.create_task(_sweep_holds(app, settings.hold_sweep_s))
         try:

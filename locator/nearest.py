@@ -15,13 +15,13 @@ staleness limit), each group by distance; stations known to lack room are left o
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import orjson
 from pyproj import Geod
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from locator import vocab
@@ -175,14 +175,14 @@ _LON, _LAT, _SPHERE, _CODE, _HOURS, _CAPACITY = (
 )
 # Only what ranks and describes a station is computed in SQL; the ellipsoidal distance and the
 # bearing come from pyproj for the few rows that need them, which keeps the statement close to a
-# bare KNN walk of the index.
+# bare KNN walk of the index. Capacity comes as JSON text, decoded only for the rows answered.
 _SELECT = """
 SELECT s.id, s.code, s.name_zh, s.name_en, s.kind, s.operator, s.address, s.district_code,
        s.services, s.groups, s.opening_hours, s.stars, s.status, s.updated_at,
        ST_X(s.geom), ST_Y(s.geom), s.geog <-> q.g,
        (SELECT json_object_agg(c.unit, json_build_array(
                    c.maximum, c.occupied, c.reported_at, c.held))
-        FROM station_capacity c WHERE c.station_id = s.id)
+        FROM station_capacity c WHERE c.station_id = s.id)::text
 FROM stations s,
      (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g) q
 """
@@ -227,7 +227,7 @@ def _where(
 
 
 def find_nearest(
-    session: Session,
+    session: Session | Connection,
     query: NearestQuery,
     *,
     speed_kmh: dict[str, float],
@@ -238,8 +238,8 @@ def find_nearest(
 
     Parameters
     ----------
-    session : Session
-        Open session on the store.
+    session : Session or Connection
+        Open session (or connection) on the store.
     query : NearestQuery
         The question.
     speed_kmh : dict
@@ -276,13 +276,17 @@ _RARE_CACHE: dict[tuple[str, str], tuple[float, bool]] = {}
 _RARE_CACHE_TTL_S = 60.0
 
 
-def _is_rare_unit(session: Session, unit: str) -> bool:
+def _connection(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
+
+
+def _is_rare_unit(session: Session | Connection, unit: str) -> bool:
     """Whether fewer than ``RARE_UNIT_SHARE`` of the stations have ``unit``.
 
     It decides how the search starts, so only the speed depends on it, never the answer; it is
     counted at most once a minute per database and unit, and the count stops at the threshold.
     """
-    key = (str(session.connection().engine.url), unit)
+    key = (str(_connection(session).engine.url), unit)
     cached = _RARE_CACHE.get(key)
     if cached is not None and time.monotonic() - cached[0] < _RARE_CACHE_TTL_S:
         return cached[1]
@@ -303,7 +307,10 @@ def _is_rare_unit(session: Session, unit: str) -> bool:
 
 
 def _search(
-    session: Session, context: _Context, room: Literal["any", "known", "unknown"], k: int
+    session: Session | Connection,
+    context: _Context,
+    room: Literal["any", "known", "unknown"],
+    k: int,
 ) -> list[NearestStation]:
     """Walk the distance index in growing batches until the best ``k`` are certain.
 
@@ -333,7 +340,7 @@ def _search(
     offset = 0
     ranked: list[tuple[float, str, float, tuple[Any, ...]]] = []  # distance, code, bearing, row
     is_open: dict[str, HoursState | None] = {}  # code -> hours when open at the time asked
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = _connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         while True:
             cursor.execute(sql, {**params, "limit": limit, "offset": offset})
@@ -424,7 +431,7 @@ def unit_states(
     The one staleness rule: a count never reported, or older than its unit's limit in
     ``stale_after_min`` (``Settings.stale_after()``), is stale, so its free places are unknown.
     """
-    data = json.loads(raw) if isinstance(raw, str) else raw
+    data = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
     units = {}
     for unit, figures in data.items():
         maximum, occupied, reported_at = figures[:3]
