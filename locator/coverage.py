@@ -1257,33 +1257,36 @@ def _access_per_home(
     return np.asarray(access, dtype=np.float64)
 
 
-def _distance_rank(distance: FloatArray) -> npt.NDArray[np.int64]:
-    """Each home's position when all are ordered by distance (ties in home order)."""
-    rank = np.empty(len(distance), dtype=np.int64)
-    rank[np.argsort(distance, kind="stable")] = np.arange(len(distance))
-    return rank
-
-
 def _weighted_p90(
-    index: IntArray, distance: FloatArray, workers: IntArray, n: int, rank: npt.NDArray[np.int64]
+    index: IntArray,
+    distance: FloatArray,
+    workers: IntArray,
+    n: int,
+    by_distance: npt.NDArray[np.intp],
 ) -> FloatArray:
     """Per group: the smallest distance within which at least 90 % of its workers live.
 
-    ``rank`` is :func:`_distance_rank` of ``distance``: one integer sort key per home (group,
-    then distance rank) sorts far faster than a two-key sort, and serves every level.
+    ``by_distance`` orders the homes by distance (ties in home order), once for every level;
+    a stable sort by group then keeps that order within each group, and for up to 65,536
+    groups it is numpy's radix sort.
     """
     out = np.full(n, np.nan)
-    keep = (index >= 0) & np.isfinite(distance)
+    idx = index[by_distance]
+    keep = (idx >= 0) & np.isfinite(distance[by_distance])
     if not keep.any():
         return out
-    idx, w = index[keep], workers[keep].astype(np.int64)
-    order = np.argsort(idx.astype(np.int64) * len(rank) + rank[keep])
-    idx, dist, cum = idx[order], distance[keep][order], np.cumsum(w[order])
-    groups, starts = np.unique(idx, return_index=True)
-    totals = np.bincount(idx, weights=w[order], minlength=n).astype(np.int64)[groups]
+    homes, idx = by_distance[keep], idx[keep]
+    small = n <= np.iinfo(np.uint16).max + 1
+    order = np.argsort(idx.astype(np.uint16) if small else idx, kind="stable")
+    homes, idx = homes[order], idx[order]
+    w = workers[homes].astype(np.int64)
+    cum = np.cumsum(w)
+    starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
+    groups = idx[starts]
+    totals = np.add.reduceat(w, starts)
     base = np.where(starts > 0, cum[starts - 1], 0)
     target = base + -(-9 * totals // 10)  # ceil(0.9 W) in integers
-    out[groups] = dist[np.searchsorted(cum, target, side="left")]
+    out[groups] = distance[homes[np.searchsorted(cum, target, side="left")]]
     return out
 
 
@@ -1297,7 +1300,7 @@ def _area_table(
     station_index: IntArray,
     supply: FloatArray,
     options: CoverageOptions,
-    rank: npt.NDArray[np.int64],
+    by_distance: npt.NDArray[np.intp],
 ) -> gpd.GeoDataFrame:
     n = len(level.table)
     inside = index >= 0
@@ -1326,7 +1329,7 @@ def _area_table(
     sum_d = np.bincount(idx[finite], weights=(w * dist)[finite], minlength=n)
     w_finite = np.bincount(idx[finite], weights=w[finite], minlength=n)
     frame["mean_m"] = np.divide(sum_d, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
-    frame["p90_m"] = _weighted_p90(index, result.distance_m, workers, n, rank)
+    frame["p90_m"] = _weighted_p90(index, result.distance_m, workers, n, by_distance)
     sum_a = np.bincount(idx, weights=w * access[inside], minlength=n)
     frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
     frame["suppressed"] = frame["workers"] < options.privacy_k
@@ -1364,7 +1367,7 @@ def _build_report(
     supply = context.stations.supply
     access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
     station_lon, station_lat = context.stations.lon, context.stations.lat
-    rank = _distance_rank(result.distance_m)
+    by_distance = np.argsort(result.distance_m, kind="stable")
     tables = {}
     for name in dict.fromkeys((*options.levels, "grid")):
         level = context.levels[name]
@@ -1378,9 +1381,9 @@ def _build_report(
             level.locate(station_lon, station_lat),
             supply,
             options,
-            rank,
+            by_distance,
         )
-    totals = _totals(options, result, workers, covered, access, supply, tables, rank)
+    totals = _totals(options, result, workers, covered, access, supply, tables, by_distance)
     gap_cells, gaps, heat = _gaps(options, tables["grid"])
     return CoverageReport(
         options=replace(options),
@@ -1404,7 +1407,7 @@ def _totals(
     access: FloatArray,
     supply: FloatArray,
     tables: dict[str, gpd.GeoDataFrame],
-    rank: npt.NDArray[np.int64],
+    by_distance: npt.NDArray[np.intp],
 ) -> dict[str, Any]:
     """Figures for all homes together; blank when there are fewer than ``privacy_k``."""
     w = workers.astype(np.float64)
@@ -1425,7 +1428,7 @@ def _totals(
         totals[f"uncovered_{label}"] = total - got
         totals[f"share_{label}"] = got / total if total else None
     totals["mean_m"] = float((w * dist)[finite].sum() / w[finite].sum()) if finite.any() else None
-    p90 = _weighted_p90(np.zeros(len(dist), np.int32), dist, workers, 1, rank)[0]
+    p90 = _weighted_p90(np.zeros(len(dist), np.int32), dist, workers, 1, by_distance)[0]
     totals["p90_m"] = None if np.isnan(p90) else float(p90)
     totals["access_2sfca"] = float((w * access).sum() / total) if total else None
     for name, table in tables.items():
