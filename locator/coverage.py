@@ -47,7 +47,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -523,7 +523,7 @@ class _AreaLevel:
 
     @cached_property
     def geoms(self) -> npt.NDArray[np.object_]:
-        geoms = shapely.from_wkb(self.wkb)
+        geoms = shapely.from_wkb([bytes.fromhex(h) for h in self.wkb])  # GEOS reads hex slowly
         shapely.prepare(geoms)
         return geoms
 
@@ -979,23 +979,27 @@ def read_snapshot(
     now = now or dt.datetime.now(dt.UTC)
     stale_after_min = stale_after_min or Settings().stale_after()
     with _connection(engine_or_session) as conn:
-        stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
         fingerprint = str(conn.execute(text(_VERSIONS_SQL)).scalar_one())
         if (
             reuse is not None
             and reuse.fingerprint == fingerprint
             and (reuse.home_areas or not locate)
         ):
+            stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
             levels, home_areas = reuse.levels, reuse.home_areas
             lon, lat, workers = reuse.lon, reuse.lat, reuse.workers
         else:
+            homes_beside = _read_homes_beside(engine_or_session)
+            stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
             levels = read_areas(conn, LEVELS)
-            lon, lat, workers, ids = read_homes(conn)
+            payload = _cached_payload(conn, fingerprint) if locate else None
+            homes = homes_beside.result() if homes_beside else read_homes(conn)
+            lon, lat, workers, ids = homes
             if str(conn.execute(text(_VERSIONS_SQL)).scalar_one()) != fingerprint:
                 fingerprint = ""  # written to meanwhile: neither reused nor cached
             home_areas = {}
-            if locate:
-                home_areas = _cached_home_areas(conn, fingerprint, ids, levels) or {}
+            if locate and payload is not None and fingerprint:
+                home_areas = _home_areas_of(payload, ids, levels) or {}
             if locate and not home_areas:
                 home_areas = {
                     name: _locate_in_blocks(level, lon, lat) for name, level in levels.items()
@@ -1009,18 +1013,39 @@ def read_snapshot(
     )
 
 
-def _cached_home_areas(
-    conn: Connection, fingerprint: str, ids: IntArray, levels: dict[str, _AreaLevel]
-) -> dict[str, IntArray] | None:
-    """The homes' areas stored for these versions, in the order of ``ids``; None if none."""
+def _read_homes_beside(engine_or_session: Engine | Session | Connection) -> Future[Homes] | None:
+    """With an engine, the homes are read on a connection of their own in a thread while
+    the stations and areas are read (the database and the decoding overlap); a session's
+    reads stay on its own connection, so that they see its transaction."""
+    if not isinstance(engine_or_session, Engine):
+        return None
+    engine = engine_or_session
+
+    def read() -> Homes:
+        with engine.connect() as conn:
+            return read_homes(conn)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homes")
+    future = pool.submit(read)
+    pool.shutdown(wait=False)  # the thread ends with its one task; the caller waits for it
+    return future
+
+
+def _cached_payload(conn: Connection, fingerprint: str) -> bytes | None:
+    """The stored places of the homes for these versions, if any."""
     if not fingerprint:
         return None
     payload = conn.execute(
         text("SELECT payload FROM home_area_cache WHERE name = :name AND versions = :versions"),
         {"name": _HOME_AREAS, "versions": fingerprint},
     ).scalar_one_or_none()
-    if payload is None:
-        return None
+    return None if payload is None else bytes(payload)
+
+
+def _home_areas_of(
+    payload: bytes, ids: IntArray, levels: dict[str, _AreaLevel]
+) -> dict[str, IntArray] | None:
+    """The stored places in the order of ``ids``; None if they do not fit these homes."""
     with np.load(io.BytesIO(payload)) as stored:
         cached_ids = stored["ids"]
         cached = {name: stored[name] for name in levels if name in stored.files}
