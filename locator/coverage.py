@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -380,8 +381,6 @@ class _Stations:
 
     @cached_property
     def tree(self) -> Any:
-        from scipy.spatial import cKDTree
-
         return cKDTree(unit_xyz(self.lon, self.lat))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -689,8 +688,6 @@ def _catchment_pairs(
 def _pairs_of_block(
     stations: _Stations, lon: FloatArray, lat: FloatArray, xyz: FloatArray, catchment_m: float
 ) -> tuple[IntArray, IntArray]:
-    from scipy.spatial import cKDTree
-
     homes_tree = cKDTree(unit_xyz(lon, lat), balanced_tree=False, compact_nodes=False)
     bound = float(chord_for_metres(catchment_m * (1.0 + SPHERE_SLACK)))
     found = homes_tree.sparse_distance_matrix(stations.tree, bound, output_type="ndarray")
