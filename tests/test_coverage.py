@@ -523,6 +523,26 @@ def test_dask_gives_identical_numbers(sample_engine, sample_report):
     pd.testing.assert_frame_equal(on_dask.heat, sample_report.heat)
 
 
+def test_dask_scheduler_by_address(sample_engine, sample_report):
+    """``--dask tcp://…``: a scheduler reached by its address, with worker processes of
+    their own (the chunks and the stations travel to them pickled over TCP)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        on_dask = compute_coverage(
+            sample_engine, CoverageOptions(chunk_size=40_000), now=NOW, dask=address
+        )
+    assert on_dask.totals == sample_report.totals
+    grid = sample_report.areas["grid"].drop(columns="geometry")
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(on_dask.areas["grid"].drop(columns="geometry")), pd.DataFrame(grid)
+    )
+
+
 def test_another_gap_threshold_redraws_only_the_gaps(layout):
     from locator.coverage import with_gap_threshold
 
