@@ -15,6 +15,7 @@ staleness limit), each group by distance; stations known to lack room are left o
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from locator import vocab
 from locator.crs import WGS84, parse_crs, to_wgs84
 from locator.errors import ConfigError
-from locator.hours import HoursState, evaluate
+from locator.hours import SHANGHAI, HoursState, evaluate
 from locator.sphere import SPHERE_SLACK
 
 RARE_UNIT_SHARE = 0.05  # below this share of stations having a unit, start from the unit
@@ -252,7 +253,8 @@ def find_nearest(
     now = now or dt.datetime.now(dt.UTC)
     at = query.at or now
     rare = query.unit is not None and _is_rare_unit(session, query.unit)
-    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, rare)
+    open_share = 1.0 if query.open == "any" else _open_share(session, at)
+    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, rare, open_share)
     if query.unit is None:
         return _search(session, context, "any", query.k)
     known = _search(session, context, "known", query.k)
@@ -270,6 +272,7 @@ class _Context:
     now: dt.datetime
     at: dt.datetime
     rare_unit: bool
+    open_share: float = 1.0
 
 
 _RARE_CACHE: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -278,6 +281,35 @@ _RARE_CACHE_TTL_S = 60.0
 
 def _connection(session: Session | Connection) -> Connection:
     return session.connection() if isinstance(session, Session) else session
+
+
+_OPEN_CACHE: dict[tuple[str, dt.datetime], tuple[float, float]] = {}
+_OPEN_CACHE_TTL_S = 600.0
+OPEN_SHARE_FLOOR = 0.02
+OPEN_BATCH_MAX = 400
+
+
+def _open_share(session: Session | Connection, at: dt.datetime) -> float:
+    """The share of active stations open at the hour of ``at``, weighted by how many stations
+    share each hours string; counted at most every ten minutes per database and hour.
+
+    Like :func:`_is_rare_unit` it only sizes the first search batch, never the answer.
+    """
+    hour = at.astimezone(SHANGHAI).replace(minute=30, second=0, microsecond=0)
+    key = (str(_connection(session).engine.url), hour)
+    cached = _OPEN_CACHE.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _OPEN_CACHE_TTL_S:
+        return cached[1]
+    rows = session.execute(
+        text("SELECT opening_hours, count(*) FROM stations WHERE status = 'active' GROUP BY 1")
+    ).all()
+    total = sum(int(n) for _, n in rows)
+    opened = sum(int(n) for hours, n in rows if evaluate(hours, hour).state == "open")
+    share = opened / total if total else 1.0
+    if len(_OPEN_CACHE) > 512:
+        _OPEN_CACHE.clear()
+    _OPEN_CACHE[key] = (time.monotonic(), share)
+    return share
 
 
 def _is_rare_unit(session: Session | Connection, unit: str) -> bool:
@@ -336,7 +368,13 @@ def _search(
     }
     # Without an opening-hours filter nearly every row is an answer: ask for a few spare rows
     # (the ellipsoid may reorder near-ties); with one, many rows may be closed, so ask for more.
-    limit = k + 3 if query.open == "any" else 2 * k + 8
+    # A share of stations open at that hour (estimated, see _open_share) sizes the first batch
+    # so that it usually holds k open ones: at night one larger batch instead of several.
+    if query.open == "any":
+        limit = k + 3
+    else:
+        wanted = math.ceil((k + 3) / max(context.open_share, OPEN_SHARE_FLOOR) * 1.25)
+        limit = min(max(2 * k + 8, wanted), OPEN_BATCH_MAX)
     offset = 0
     ranked: list[tuple[float, str, float, tuple[Any, ...]]] = []  # distance, code, bearing, row
     is_open: dict[str, HoursState | None] = {}  # code -> hours when open at the time asked

@@ -214,3 +214,22 @@ def test_answer_carries_bearing_eta_hours_and_freshness(session, tmp_path):
 def test_bad_queries_name_the_parameter(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         NearestQuery(**{"lon": 116.4, "lat": 39.9, **kwargs})
+
+
+def test_open_share_sizes_the_first_batch_from_the_hours_at_that_hour(session, tmp_path):
+    from locator.nearest import _OPEN_CACHE, _open_share
+
+    features = [station(f"N{i}", 116.40 + i * 0.001, 39.90) for i in range(3)]
+    features += [
+        station(f"O{i}", 116.40, 39.90 + i * 0.001, opening_hours="Mo-Fr 09:00-18:00")
+        for i in range(9)
+    ]
+    session.execute(text("UPDATE stations SET status = 'closed'"))  # only these twelve count
+    load_file(session, "stations", write_geojson(tmp_path / "s.geojson", features))
+    _OPEN_CACHE.clear()
+    wednesday = dt.datetime(2026, 11, 18, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert _open_share(session, wednesday.replace(hour=3)) == pytest.approx(3 / 12)
+    assert _open_share(session, wednesday.replace(hour=10, minute=45)) == pytest.approx(1.0)
+    night = NearestQuery(116.40, 39.90, k=5, open="now", at=wednesday.replace(hour=3))
+    answer = find_nearest(session, night, speed_kmh=SPEED, stale_after_min=STALE)
+    assert [s.code for s in answer] == ["N0", "N1", "N2"]
