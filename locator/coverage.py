@@ -504,6 +504,73 @@ def _first_hits(
     out[point_i[keep]] = area_i[keep]
 
 
+@dataclass(frozen=True)
+class _Lattice:
+    """Areas that are axis-aligned rectangles, each exactly one cell of the lattice their
+    edges make (a grid in degrees): a point strictly inside a lattice cell lies in that
+    cell's area or in none, found by two binary searches. Points on an edge are left to the
+    outline test, so that on a shared edge the first area wins as everywhere else."""
+
+    xs: FloatArray
+    ys: FloatArray
+    keys: npt.NDArray[np.int64]
+    areas: IntArray
+
+    @classmethod
+    def build(cls, geoms: npt.NDArray[np.object_]) -> _Lattice | None:
+        if len(geoms) == 0:
+            return None
+        parts = shapely.get_parts(geoms)
+        if len(parts) != len(geoms) or (shapely.get_type_id(parts) != 3).any():
+            return None  # some area is not one polygon
+        if (shapely.get_num_interior_rings(parts) > 0).any() or (
+            shapely.get_num_coordinates(parts) != 5
+        ).any():
+            return None
+        bounds = shapely.bounds(parts)
+        if ((bounds[:, 2] <= bounds[:, 0]) | (bounds[:, 3] <= bounds[:, 1])).any():
+            return None
+        ring = shapely.get_coordinates(parts).reshape(len(parts), 5, 2)[:, :4]
+        on_x = (ring[..., 0] == bounds[:, [0]]) | (ring[..., 0] == bounds[:, [2]])
+        on_y = (ring[..., 1] == bounds[:, [1]]) | (ring[..., 1] == bounds[:, [3]])
+        if not (on_x & on_y).all():
+            return None  # a vertex off its bounding box's corners
+        corner = (ring[..., 0] == bounds[:, [2]]).astype(np.int8) + 2 * (
+            ring[..., 1] == bounds[:, [3]]
+        ).astype(np.int8)
+        step = corner ^ np.roll(corner, -1, axis=1)  # one coordinate changes along each side
+        if (np.sort(corner, axis=1) != np.arange(4)).any() or not np.isin(step, (1, 2)).all():
+            return None  # not an axis-aligned rectangle
+        xs = np.unique(np.concatenate([bounds[:, 0], bounds[:, 2]]))
+        ys = np.unique(np.concatenate([bounds[:, 1], bounds[:, 3]]))
+        col, row = np.searchsorted(xs, bounds[:, 0]), np.searchsorted(ys, bounds[:, 1])
+        if (xs[col + 1] != bounds[:, 2]).any() or (ys[row + 1] != bounds[:, 3]).any():
+            return None  # a rectangle spans more than one lattice cell
+        key = row.astype(np.int64) * len(xs) + col
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        if (key[1:] == key[:-1]).any():
+            return None  # two areas on one cell
+        return cls(xs, ys, key, order.astype(np.int32))
+
+    def locate(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, npt.NDArray[np.intp]]:
+        """Area per point (-1 for none) and the indices of the points on an edge, which
+        still need the outline test."""
+        out = np.full(len(lon), -1, dtype=np.int32)
+        col = np.searchsorted(self.xs, lon, side="right") - 1
+        row = np.searchsorted(self.ys, lat, side="right") - 1
+        # on a lattice line (the outer ones too): possibly on an area's edge
+        on_edge = (self.xs[np.maximum(col, 0)] == lon) | (self.ys[np.maximum(row, 0)] == lat)
+        edge = np.flatnonzero(on_edge)
+        inside = (col >= 0) & (col < len(self.xs) - 1) & (row >= 0) & (row < len(self.ys) - 1)
+        at = np.flatnonzero(inside & ~on_edge)
+        key = row[at].astype(np.int64) * len(self.xs) + col[at]
+        found = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        hit = self.keys[found] == key
+        out[at[hit]] = self.areas[found[hit]]
+        return out, edge
+
+
 # GEOS builds a prepared polygon's point locator lazily on its first query, without a lock: two
 # threads (a Dask worker with several threads, the API's thread pool) querying the same
 # outlines at once can crash the process. Queries of shared outlines take turns.
@@ -542,18 +609,29 @@ class _AreaLevel:
         return raster
 
     @cached_property
+    def lattice(self) -> _Lattice | None:
+        return _Lattice.build(self.geoms)
+
+    @cached_property
     def tree(self) -> shapely.STRtree:
         return shapely.STRtree(self.geoms)
 
     def locate(self, lon: FloatArray, lat: FloatArray) -> IntArray:
         """Index of the area holding each point (on a shared edge: the first), -1 when none.
 
-        Many points go through the lookup raster (built once per set of outlines); a few
-        points against many areas, while that raster is not built, through an R-tree of the
-        areas' bounding boxes: the same answers, without the raster's building time.
+        A grid of rectangles in degrees is a lattice (two binary searches a point); other
+        areas: many points go through the lookup raster (built once per set of outlines), a
+        few points against many areas, while that raster is not built, through an R-tree of
+        the areas' bounding boxes. The same answers every way.
         """
         if len(lon) == 0 or len(self.wkb) == 0:
             return np.full(len(lon), -1, dtype=np.int32)
+        if self.lattice is not None:
+            x, y = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+            out, edge = self.lattice.locate(x, y)
+            if len(edge):
+                out[edge] = self.locate_by_tree(x[edge], y[edge])
+            return out
         raster_ready = "raster" in self.__dict__ or self._digest in _RASTERS
         if raster_ready or len(lon) >= RASTER_MIN_POINTS_PER_AREA * len(self.wkb):
             return self.raster.locate(self.geoms, lon, lat)

@@ -19,6 +19,7 @@ from locator.coverage import (
     SERIES_MAX_M,
     CoverageOptions,
     CoverageReport,
+    _Lattice,
     _series_m,
     _union_of_cells,
     compute_coverage,
@@ -323,12 +324,43 @@ def test_rtree_and_raster_place_points_alike(layout):
     lat = np.concatenate([rng.uniform(39.84, 39.97, 3000), rng.uniform(39.85, 39.96, 50), [39.9]])
     lon[:40] = np.round(lon[:40], 2)  # on grid lines and corners
     lat[:40] = np.round(lat[:40], 2)
+    lon = np.concatenate([lon, [116.35, 116.50, 116.45, 116.37], [39.90, 39.90, 39.96, 39.88]])
+    lat = np.concatenate([lat, [39.90, 39.90, 39.90, 39.95], [39.85, 39.96, 39.92, 39.88]])
     for level in levels.values():
         by_raster = level.raster.locate(level.geoms, lon, lat)
         assert np.array_equal(level.locate_by_tree(lon, lat), by_raster)
+        assert np.array_equal(level.locate(lon, lat), by_raster)
         assert (by_raster >= 0).sum() > 500
+    assert levels["district"].lattice is not None  # two rectangles sharing an edge exactly
+    # x0 + 0.01 is not exactly the next cell's x0: tiny gaps, so no lattice (the raster answers)
+    assert levels["grid"].lattice is None
     on_edge = levels["district"].locate_by_tree(np.full(3, 116.43), np.array([39.86, 39.9, 39.95]))
     assert list(on_edge) == [0, 0, 0]  # on the D1 | D2 edge the first area wins
+    import shapely
+
+    triangle = shapely.Polygon([(0, 0), (1, 0), (0, 1)])
+    assert _Lattice.build(np.array([triangle, shapely.box(1, 1, 2, 2)])) is None
+    assert _Lattice.build(np.array([shapely.box(0, 0, 2, 1), shapely.box(1, 1, 2, 2)])) is None
+
+
+def test_a_grid_in_degrees_is_placed_by_its_lattice():
+    import shapely
+
+    from locator.coverage import _AreaLevel
+
+    cells = [shapely.box(i * 0.05, j * 0.05, (i + 1) * 0.05, (j + 1) * 0.05) for i in range(6)
+             for j in range(5) if (i + j) % 4]  # fmt: skip
+    wkb = [shapely.to_wkb(shapely.MultiPolygon([c]), hex=True) for c in cells]
+    level = _AreaLevel("grid", pd.DataFrame({"code": range(len(cells))}), wkb)
+    assert level.lattice is not None
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(-0.02, 0.32, 5000), rng.uniform(-0.02, 0.27, 5000)
+    lon[:300], lat[:300] = np.round(lon[:300] / 0.05) * 0.05, np.round(lat[:300] / 0.05) * 0.05
+    lon[300:400] = np.round(lon[300:400] / 0.05) * 0.05  # on vertical lines only
+    expected = level.raster.locate(level.geoms, lon, lat)
+    assert np.array_equal(level.locate(lon, lat), expected)
+    assert np.array_equal(level.locate_by_tree(lon, lat), expected)
+    assert 0 < (expected >= 0).sum() < 5000
 
 
 def test_station_filters_and_opening_hours_change_the_answer(layout):
