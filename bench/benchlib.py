@@ -32,6 +32,25 @@ log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".locator" / "bench"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def write_section(name: str, body: str, path: Path = RESULTS, *, first: bool = False) -> None:
+    """Put ``body`` between the ``<!-- name:start/end -->`` marks of ``path``, keeping the
+    other benchmarks' sections; a new section goes last (``first``: first)."""
+    start_mark, end_mark = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    current = path.read_text() if path.exists() else ""
+    block = f"{start_mark}\n{body.rstrip()}\n{end_mark}"
+    start, end = current.find(start_mark), current.find(end_mark)
+    if 0 <= start < end:
+        updated = current[:start] + block + current[end + len(end_mark) :]
+    elif first:
+        updated = block + ("\n\n" + current.lstrip("\n") if current.strip() else "\n")
+    else:
+        updated = current.rstrip("\n") + ("\n\n" if current.strip() else "") + block + "\n"
+    path.write_text(updated)
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

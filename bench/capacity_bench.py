@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 import psycopg2
+from benchlib import RESULTS, ROOT, STATE_DIR, write_section
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,11 +65,7 @@ from locator.io import load_file
 
 log = logging.getLogger("capacity_bench")
 
-ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".locator" / "bench"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 DATABASE = "bench_capacity"
-START_MARK, END_MARK = "<!-- capacity:start -->", "<!-- capacity:end -->"
 UNITS = ("seat", "bed")
 SEATS, BEDS = 20, 10
 FULL_SHARE = 0.10  # share of units filled to their maximum: check-ins there are refused (409)
@@ -1983,25 +1980,13 @@ def _correctness_section(run: Run) -> str:
     )
 
 
-def write_section(body: str, path: Path = RESULTS) -> None:
-    """Put ``body`` between the capacity marks of ``path``, keeping everything else."""
-    current = path.read_text() if path.exists() else ""
-    block = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
-    start, end = current.find(START_MARK), current.find(END_MARK)
-    if 0 <= start < end:
-        updated = current[:start] + block + current[end + len(END_MARK) :]
-    else:
-        updated = current.rstrip("\n") + ("\n\n" if current.strip() else "") + block + "\n"
-    path.write_text(updated)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write its section of ``bench/RESULTS.md``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = parse_args(argv)
     run = execute(config)
-    write_section(render(run))
+    write_section("capacity", render(run))
     log.info("wrote the capacity section of %s", RESULTS)
     return 0
 

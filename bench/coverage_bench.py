@@ -39,15 +39,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchlib import ROOT, BenchDatabase, fmt, machine_facts, markdown_table, prepare_database
+from benchlib import (
+    RESULTS,
+    ROOT,
+    BenchDatabase,
+    fmt,
+    machine_facts,
+    markdown_table,
+    prepare_database,
+    write_section,
+)
 from sqlalchemy import text
 
 from locator import synthetic
 
 log = logging.getLogger("bench")
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-START_MARK, END_MARK = "<!-- coverage:start -->", "<!-- coverage:end -->"
 GOAL_REPORT_S = 3.0
 GOAL_LARGE_PEAK_MB = 2048.0
 DB_NAME = "bench_coverage"
@@ -388,20 +395,8 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
             "",
         ]
     text_body = "\n".join(lines)
-    write_section(text_body, path)
+    write_section("coverage", text_body, path)
     return text_body
-
-
-def write_section(body: str, path: Path = RESULTS) -> None:
-    """Put ``body`` between the coverage marks of ``path``, keeping the other sections."""
-    current = path.read_text() if path.exists() else ""
-    block = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
-    start, end = current.find(START_MARK), current.find(END_MARK)
-    if 0 <= start < end:
-        updated = current[:start] + block + current[end + len(END_MARK) :]
-    else:
-        updated = current.rstrip("\n") + ("\n\n" if current.strip() else "") + block + "\n"
-    path.write_text(updated)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg2
 from benchlib import (
+    RESULTS,
     ROOT,
     STATE_DIR,
     BenchDatabase,
@@ -57,6 +58,7 @@ from benchlib import (
     set_live_occupancy,
     tree_cpu_seconds,
     uvicorn_server,
+    write_section,
 )
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,7 +74,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 LUNCH = dt.datetime(2026, 11, 25, 12, 30, tzinfo=SHANGHAI)  # a Wednesday, no holiday
 NIGHT = dt.datetime(2026, 11, 25, 3, 0, tzinfo=SHANGHAI)
 K = 5
-RESULTS = ROOT / "bench" / "RESULTS.md"
 GOAL_IN_DB_MS = 0.5
 GOAL_ONE_CLIENT_P50_MS = 3.0
 GOAL_RATE = 1500.0
@@ -1139,26 +1140,8 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
     _report_whatifs(run, add)
     _report_profiles(run, add)
     text = "\n".join(lines) + "\n"
-    write_section(text, path)
+    write_section("nearest", text, path, first=True)
     return text
-
-
-START_MARK, END_MARK = "<!-- nearest:start -->", "<!-- nearest:end -->"
-
-
-def write_section(body: str, path: Path = RESULTS) -> None:
-    """Put ``body`` between the nearest marks of ``path`` (first in the file when new), keeping
-    the other benchmarks' sections."""
-    current = path.read_text() if path.exists() else ""
-    if START_MARK not in current and current.startswith("# Nearest-station benchmark"):
-        current = current[current.find("<!--") :] if "<!--" in current else ""  # unmarked
-    block = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
-    start, end = current.find(START_MARK), current.find(END_MARK)
-    if 0 <= start < end:
-        updated = current[:start] + block + current[end + len(END_MARK) :]
-    else:
-        updated = block + ("\n\n" + current.lstrip("\n") if current.strip() else "\n")
-    path.write_text(updated)
 
 
 def _report_machine(run: Run, add: Callable[[str], None]) -> None:

@@ -33,10 +33,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from benchlib import ROOT, fmt, machine_facts, markdown_table
+from benchlib import ROOT, fmt, machine_facts, markdown_table, write_section
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-START_MARK, END_MARK = "<!-- siting:start -->", "<!-- siting:end -->"
 GOAL_EXACT_S, GOAL_FAST_S, GOAL_RATIO, GOAL_MEMORY_MB = 60.0, 5.0, 0.99, 2048.0
 CENTRE = (116.40, 39.92)
 
@@ -313,18 +311,6 @@ def report(size: Size, seed: int, built: dict[str, Any], runs: list[dict[str, An
     return "\n".join(lines)
 
 
-def write_section(body: str, path: Path = RESULTS) -> None:
-    """Put ``body`` between the siting marks of ``path``, keeping the other sections."""
-    current = path.read_text() if path.exists() else ""
-    block = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
-    start, end = current.find(START_MARK), current.find(END_MARK)
-    if 0 <= start < end:
-        updated = current[:start] + block + current[end + len(END_MARK) :]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -394,7 +380,7 @@ def main() -> None:
     body = report(size, args.seed, built, runs)
     print(body)
     if not args.no_write:
-        write_section(body)
+        write_section("siting", body)
 
 
 if __name__ == "__main__":
