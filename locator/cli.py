@@ -20,7 +20,20 @@ from rich.table import Table
 
 from locator.config import Settings
 from locator.errors import LocatorError
-from locator.map_cli import demo_coverage_map, map_app
+from locator.map_cli import (
+    CatchmentOpt,
+    GapOpt,
+    HolidayOpt,
+    HourOpt,
+    KindOpt,
+    OpenAtOpt,
+    PrivacyOpt,
+    RadiusOpt,
+    ServiceOpt,
+    StarsOpt,
+    demo_coverage_map,
+    map_app,
+)
 from locator.plan_cli import plan_app
 
 app = typer.Typer(
@@ -541,37 +554,19 @@ def nearest(
 # -- coverage ------------------------------------------------------------------------------------
 @app.command("coverage")
 def coverage(
-    radius: Annotated[
-        list[float] | None, typer.Option(help="Radius in metres (repeat); default 500 and 1000.")
-    ] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Count only this kind (repeat).")] = None,
-    service: Annotated[
-        list[str] | None, typer.Option(help="Count only stations offering it (repeat: all of).")
-    ] = None,
-    min_stars: Annotated[
-        int | None, typer.Option(help="Count only this many stars or more.")
-    ] = None,
-    open_at: Annotated[
-        str | None, typer.Option(help="Count only stations open then (ISO time with offset).")
-    ] = None,
-    hour_of_week: Annotated[
-        int | None, typer.Option(help="Count only stations open then (0 = Monday 00:00).")
-    ] = None,
-    holiday: Annotated[
-        bool, typer.Option(help="Count only stations open on a public holiday.")
-    ] = False,
+    radius: RadiusOpt = None,
+    kind: KindOpt = None,
+    service: ServiceOpt = None,
+    min_stars: StarsOpt = None,
+    open_at: OpenAtOpt = None,
+    hour_of_week: HourOpt = None,
+    holiday: HolidayOpt = False,
     level: Annotated[
         list[str] | None, typer.Option(help="district, subdistrict or grid (repeat); default all.")
     ] = None,
-    privacy_k: Annotated[
-        int | None, typer.Option(help="Suppress areas with fewer workers (LOCATOR_PRIVACY_K).")
-    ] = None,
-    gap_threshold: Annotated[
-        int, typer.Option(help="Uncovered workers that make a grid cell a gap.")
-    ] = 50,
-    catchment: Annotated[
-        float | None, typer.Option(help="2SFCA catchment in metres; default the largest radius.")
-    ] = None,
+    privacy_k: PrivacyOpt = None,
+    gap_threshold: GapOpt = 50,
+    catchment: CatchmentOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Homes per chunk (bounds memory).")] = 250_000,
     dask: Annotated[
         str | None, typer.Option(help="Compute on Dask: 'local' or tcp://scheduler:port.")

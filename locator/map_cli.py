@@ -27,6 +27,32 @@ DEFAULT_DIR = Path("maps") / "output"
 STAGES = {"reading": (0.0, 0.2), "measuring": (0.2, 0.85), "aggregating": (0.85, 0.95)}
 
 
+# The options that choose what a coverage report counts, shared by `locator coverage` and
+# `locator map coverage`.
+RadiusOpt = Annotated[
+    list[float] | None, typer.Option(help="Radius in metres (repeat); default 500 and 1000.")
+]
+KindOpt = Annotated[list[str] | None, typer.Option(help="Count only this kind (repeat).")]
+ServiceOpt = Annotated[
+    list[str] | None, typer.Option(help="Count only stations offering it (repeat: all of).")
+]
+StarsOpt = Annotated[int | None, typer.Option(help="Count only this many stars or more.")]
+OpenAtOpt = Annotated[
+    str | None, typer.Option(help="Count only stations open then (ISO time with offset).")
+]
+HourOpt = Annotated[
+    int | None, typer.Option(help="Count only stations open then (0 = Monday 00:00).")
+]
+HolidayOpt = Annotated[bool, typer.Option(help="Count only stations open on a public holiday.")]
+PrivacyOpt = Annotated[
+    int | None, typer.Option(help="Suppress areas with fewer workers (LOCATOR_PRIVACY_K).")
+]
+GapOpt = Annotated[int, typer.Option(help="Uncovered workers that make a grid cell a gap.")]
+CatchmentOpt = Annotated[
+    float | None, typer.Option(help="2SFCA catchment in metres; default the largest radius.")
+]
+
+
 def coverage_options(settings: Settings, **inputs: Any) -> CoverageOptions:
     """The coverage options of a map, read as ``locator coverage`` reads them."""
     from locator import coverage
@@ -87,34 +113,16 @@ def write_coverage_map(
 
 @map_app.command("coverage")
 def map_coverage(
-    radius: Annotated[
-        list[float] | None, typer.Option(help="Radius in metres (repeat); default 500 and 1000.")
-    ] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Count only this kind (repeat).")] = None,
-    service: Annotated[
-        list[str] | None, typer.Option(help="Count only stations offering it (repeat: all of).")
-    ] = None,
-    min_stars: Annotated[
-        int | None, typer.Option(help="Count only this many stars or more.")
-    ] = None,
-    open_at: Annotated[
-        str | None, typer.Option(help="Count only stations open then (ISO time with offset).")
-    ] = None,
-    hour_of_week: Annotated[
-        int | None, typer.Option(help="Count only stations open then (0 = Monday 00:00).")
-    ] = None,
-    holiday: Annotated[
-        bool, typer.Option(help="Count only stations open on a public holiday.")
-    ] = False,
-    privacy_k: Annotated[
-        int | None, typer.Option(help="Suppress areas with fewer workers (LOCATOR_PRIVACY_K).")
-    ] = None,
-    gap_threshold: Annotated[
-        int, typer.Option(help="Uncovered workers that make a grid cell a gap.")
-    ] = 50,
-    catchment: Annotated[
-        float | None, typer.Option(help="2SFCA catchment in metres; default the largest radius.")
-    ] = None,
+    radius: RadiusOpt = None,
+    kind: KindOpt = None,
+    service: ServiceOpt = None,
+    min_stars: StarsOpt = None,
+    open_at: OpenAtOpt = None,
+    hour_of_week: HourOpt = None,
+    holiday: HolidayOpt = False,
+    privacy_k: PrivacyOpt = None,
+    gap_threshold: GapOpt = 50,
+    catchment: CatchmentOpt = None,
     show_radius: Annotated[
         float | None,
         typer.Option(help="Radius whose shares and circles are drawn; default the smallest."),
