@@ -59,24 +59,16 @@ def read(sessions: SessionFactory, work: Callable[[Session | Connection], T]) ->
     error: the connection is discarded and the pool emptied (its other connections are as
     old), and the read runs again.
     """
-    try:
-        with sessions() as conn:
-            try:
-                return work(conn)
-            except Exception as exc:
-                if not _dropped(exc):
-                    raise
-                conn.invalidate()
-                (conn.get_bind() if isinstance(conn, Session) else conn).engine.dispose()
-                raise _Dropped from exc
-    except _Dropped:
-        pass
+    with sessions() as conn:
+        try:
+            return work(conn)
+        except Exception as exc:
+            if not _dropped(exc):
+                raise
+            conn.invalidate()
+            (conn.get_bind() if isinstance(conn, Session) else conn).engine.dispose()
     with sessions() as conn:
         return work(conn)
-
-
-class _Dropped(Exception):
-    """The read connection was gone."""
 
 
 def _dropped(exc: BaseException) -> bool:
