@@ -6,6 +6,7 @@ weight it by time, in Beijing local time, over the window asked for.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,29 +219,33 @@ def _accumulate(
 
 
 def idle_stations(session: Session, *, now: dt.datetime, days: float = 3.0) -> list[dict[str, Any]]:
-    """Active stations posted open at some point of the last ``days`` days (checked every hour)
-    but with no keeper activity in that time: candidates for a 'not open as posted' review."""
+    """Active stations posted open at some point of the ``days`` days before ``now`` (checked
+    every hour) but with no keeper activity in that time: candidates for a 'not open as
+    posted' review. Only the hours since a station was added count, so a new station is not
+    flagged for the days before it existed."""
     since = now - dt.timedelta(days=days)
     rows = session.execute(
         text(
-            "SELECT s.code, s.name_zh, s.opening_hours, "
+            "SELECT s.code, s.name_zh, s.opening_hours, s.created_at, "
             "(SELECT max(e.occurred_at) FROM occupancy_events e WHERE e.station_id = s.id "
-            " AND e.action = ANY(:actions)) AS last_activity "
-            "FROM stations s WHERE s.status = 'active' AND NOT EXISTS ("
+            " AND e.action = ANY(:actions) AND e.occurred_at < :now) AS last_activity "
+            "FROM stations s WHERE s.status = 'active' AND s.created_at < :now AND NOT EXISTS ("
             " SELECT 1 FROM occupancy_events e WHERE e.station_id = s.id "
-            " AND e.action = ANY(:actions) AND e.occurred_at >= :since) ORDER BY s.code"
+            " AND e.action = ANY(:actions) AND e.occurred_at >= :since AND e.occurred_at < :now)"
+            " ORDER BY s.code"
         ),
-        {"actions": list(KEEPER_ACTIONS), "since": since},
+        {"actions": list(KEEPER_ACTIONS), "since": since, "now": now},
     )
     checks = [since + dt.timedelta(hours=h) for h in range(int(days * 24))]
-    open_hours_of: dict[str, int] = {}  # stations share a handful of posted hours
+    open_at: dict[str | None, list[bool]] = {}  # stations share a handful of posted hours
     flagged = []
     for row in rows:
-        if row.opening_hours not in open_hours_of:
-            open_hours_of[row.opening_hours] = sum(
+        if row.opening_hours not in open_at:
+            open_at[row.opening_hours] = [
                 evaluate(row.opening_hours, at).state == "open" for at in checks
-            )
-        open_hours = open_hours_of[row.opening_hours]
+            ]
+        first = bisect.bisect_left(checks, row.created_at)
+        open_hours = sum(open_at[row.opening_hours][first:])
         if open_hours:
             flagged.append(
                 {

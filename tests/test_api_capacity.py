@@ -10,7 +10,7 @@ from locator import capacity, keys
 from locator.io import load_file
 from tests.helpers import station, write_geojson
 
-T0 = dt.datetime(2026, 11, 24, 22, 0, tzinfo=dt.UTC)
+T0 = dt.datetime(2025, 11, 25, 22, 0, tzinfo=dt.UTC)
 
 
 class Clock:
@@ -166,7 +166,7 @@ def test_writes_are_rate_limited_per_key(client, world):
 def test_history_is_for_analysts_admins_and_the_station_keeper(client, world):
     secrets, _ = world
     client.post("/v1/stations/APT/capacity/bed/check-in", headers=auth(secrets["keeper"]))
-    params = {"since": "2026-11-24T00:00:00+00:00", "until": "2026-11-25T00:00:00+00:00"}
+    params = {"since": "2025-11-25T00:00:00+00:00", "until": "2025-11-26T00:00:00+00:00"}
     assert client.get("/v1/stations/APT/history", params=params).status_code == 401
     for role in ("analyst", "admin", "keeper"):
         answer = client.get("/v1/stations/APT/history", params=params, headers=auth(secrets[role]))
@@ -174,7 +174,7 @@ def test_history_is_for_analysts_admins_and_the_station_keeper(client, world):
     body = answer.json()
     assert [e["action"] for e in body["events"]] == ["set_count", "check_in"]
     assert sorted(body["profile"]) == ["bed", "seat"]
-    tuesday_22 = body["profile"]["bed"][24 + 22]  # 2026-11-24 is a Tuesday; 22:00 UTC+0 = 06:00
+    tuesday_22 = body["profile"]["bed"][24 + 22]  # 2025-11-25 is a Tuesday; 22:00 UTC+0 = 06:00
     assert len(body["profile"]["bed"]) == 168 and tuesday_22["hour_of_week"] == 46
     assert (
         client.get(
@@ -205,7 +205,7 @@ def test_the_service_expires_due_holds_with_no_write_to_the_station(cluster, tmp
         app = create_app(Settings(database_url=url, state_dir=tmp_path, hold_sweep_s=0.05))
         with TestClient(app) as client:
             app.state.clock = lambda: T0 + dt.timedelta(minutes=89)
-            params = {"lon": 116.41, "lat": 39.93, "at": "2026-11-24T22:00:00Z"}
+            params = {"lon": 116.41, "lat": 39.93, "at": "2025-11-25T22:00:00Z"}
 
             def held() -> int:
                 answer = client.get("/v1/nearest", params=params).json()

@@ -16,7 +16,7 @@ from locator.errors import (
 from locator.io import load_file
 from tests.helpers import station, write_geojson
 
-T0 = dt.datetime(2026, 11, 24, 22, 0, tzinfo=dt.UTC)
+T0 = dt.datetime(2025, 11, 25, 22, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.conftest import fresh_database
 from tests.helpers import station, write_geojson
 from tests.live import running_service
 
-T0 = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.UTC)  # 22:00 in Beijing, a Tuesday
+T0 = dt.datetime(2025, 11, 25, 14, 0, tzinfo=dt.UTC)  # 22:00 in Beijing, a Tuesday
 
 
 @pytest.fixture

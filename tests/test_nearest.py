@@ -17,7 +17,7 @@ from locator.nearest import NearestQuery, find_nearest
 from tests.helpers import station, write_geojson
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOW = dt.datetime(2026, 11, 24, 22, 40, tzinfo=SHANGHAI)  # a Tuesday night
+NOW = dt.datetime(2025, 11, 25, 22, 40, tzinfo=SHANGHAI)  # a Tuesday night
 SPEED = {"walk": 5.0, "ebike": 15.0}
 STALE = {"seat": 30.0, "bed": 180.0, "charger": 30.0}
 HOURS = [

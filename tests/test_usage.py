@@ -3,14 +3,22 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import text
 
 from locator import capacity, usage
 from locator.errors import ConfigError
 from locator.io import load_file
 from tests.helpers import station, write_geojson
 
-# Monday 2026-11-23 08:00 in Beijing.
-MONDAY_8 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=usage.SHANGHAI)
+# Monday 2025-11-24 08:00 in Beijing: in the past, so that the loader's own events (stamped
+# with the real time of the test run) always fall after every window the tests ask about.
+MONDAY_8 = dt.datetime(2025, 11, 24, 8, 0, tzinfo=usage.SHANGHAI)
+ADDED = MONDAY_8 - dt.timedelta(days=7)
+
+
+def added_on(session, when: dt.datetime) -> None:
+    """Stations loaded by a test were added at ``when`` (not at the real time of the run)."""
+    session.execute(text("UPDATE stations SET created_at = :when"), {"when": when})
 
 
 @pytest.fixture
@@ -29,6 +37,7 @@ def used(session, tmp_path):
             ],
         ),
     )
+    added_on(session, ADDED)
     h = dt.timedelta(hours=1)
     capacity.set_count(session, "BUSY", "seat", 0, actor="k", now=MONDAY_8)
     capacity.check_in(session, "BUSY", "seat", actor="k", now=MONDAY_8 + h / 2)  # 08:30 -> 1
@@ -61,6 +70,23 @@ def test_idle_stations_posted_open_are_flagged(session, used):
     flagged = usage.idle_stations(session, now=MONDAY_8 + dt.timedelta(days=2), days=3)
     assert [f["code"] for f in flagged] == ["IDLE"]  # BUSY is used; NIGHT is closed
     assert flagged[0]["posted_open_hours"] == 18  # Monday and Tuesday 09:00-18:00
+
+
+def test_idle_counts_only_hours_since_the_station_was_added(session, used):
+    now = MONDAY_8 + dt.timedelta(days=2)  # Wednesday 08:00
+    added_on(session, MONDAY_8 + dt.timedelta(days=1))  # Tuesday 08:00
+    flagged = usage.idle_stations(session, now=now, days=3)
+    assert [(f["code"], f["posted_open_hours"]) for f in flagged] == [("IDLE", 9)]  # Tuesday only
+    added_on(session, now)  # added just now: nothing to review yet
+    assert usage.idle_stations(session, now=now, days=3) == []
+
+
+def test_idle_ignores_activity_after_the_window(session, used):
+    # BUSY's keeper was active on Monday; seen from the Saturday before, it had been idle.
+    saturday = MONDAY_8 - dt.timedelta(days=2)
+    flagged = usage.idle_stations(session, now=saturday, days=3)
+    assert [f["code"] for f in flagged] == ["BUSY", "IDLE"]
+    assert flagged[0]["last_activity"] is None
 
 
 def test_windows_are_checked(session, used):
@@ -99,6 +125,7 @@ def test_report_command_writes_tables_and_chart(cluster, tmp_path, monkeypatch):
                 ],
             ),
         )
+        added_on(session, ADDED)
         for hours in range(0, 48, 3):
             at = MONDAY_8 + dt.timedelta(hours=hours)
             capacity.check_in(session, "BUSY", "seat", actor="k", now=at)
