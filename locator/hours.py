@@ -144,6 +144,7 @@ def evaluate(
         means the hours are not known.
     at : datetime.datetime
         The time to evaluate, timezone-aware, in any zone; it is converted to Asia/Shanghai.
+        Hours change on whole minutes: the answer is that of the minute ``at`` falls in.
     calendar : HolidayCalendar, optional
         Holiday calendar; the one built from ``data/calendar`` by default.
 
@@ -166,13 +167,20 @@ def evaluate(
     >>> result.state, result.next_change.isoformat()
     ('open', '2026-10-10T18:00:00+08:00')
     """
-    local = _local_time(at)
+    # Opening hours change on whole minutes, so the state and the next change are those of the
+    # minute ``at`` falls in: one evaluation serves every question asked in that minute.
+    local = _local_time(at).replace(second=0, microsecond=0)
     if expression is None or not expression.strip():
         return HoursState("unknown", None, "no opening hours")
+    cal = calendar if calendar is not None else default_calendar()
+    return _evaluate_minute(expression, cal, local)
+
+
+@lru_cache(maxsize=65536)
+def _evaluate_minute(expression: str, cal: HolidayCalendar, local: dt.datetime) -> HoursState:
     analysis = _analyse(expression)
     if analysis.base is None:
         return HoursState("unknown", None, "unparseable hours")
-    cal = calendar if calendar is not None else default_calendar()
     return _evaluate(analysis, cal, local)
 
 

@@ -150,6 +150,14 @@ def test_union_post_office_hours(when: dt.datetime, state: str) -> None:
     assert evaluate(OFFICE, when).state == state
 
 
+def test_the_minute_decides_to_the_second() -> None:
+    last_second = sh(2026, 11, 24, 8, 59).replace(second=59, microsecond=999_999)
+    assert evaluate(OFFICE, last_second) == HoursState("closed", sh(2026, 11, 24, 9), None)
+    assert evaluate(OFFICE, sh(2026, 11, 24, 9)).state == "open"
+    assert evaluate(OFFICE, sh(2026, 11, 24, 17).replace(minute=59, second=30)).state == "open"
+    assert evaluate(OFFICE, sh(2026, 11, 24, 18)).state == "closed"
+
+
 def test_office_next_change_is_today_at_six_in_shanghai() -> None:
     result = evaluate(OFFICE, sh(2026, 11, 24, 10))
     assert result.next_change == sh(2026, 11, 24, 18)
