@@ -746,15 +746,17 @@ class Sampling:
 
 @contextlib.contextmanager
 def py_spy(
-    pid: int, seconds: float, *, gil: bool = False, idle: bool = False
+    pid: int, seconds: float, *, gil: bool = False, idle: bool = False, subprocesses: bool = False
 ) -> Iterator[Sampling]:
-    """Sample ``pid`` with py-spy for ``seconds`` (raw collapsed stacks); wait for it at the end."""
+    """Sample ``pid`` (and with ``subprocesses`` its children, such as uvicorn's workers) with
+    py-spy for ``seconds`` (raw collapsed stacks); wait for it at the end."""
     out = Path(tempfile.mkstemp(prefix="py-spy-", suffix=".txt")[1])
     command = [PY_SPY, "record", "--pid", str(pid), "--duration", str(int(seconds)),
                "--rate", str(PY_SPY_RATE_HZ), "--format", "raw", "--output", str(out),
                "--nonblocking"]  # fmt: skip
     command += ["--gil"] if gil else []
     command += ["--idle"] if idle else []
+    command += ["--subprocesses"] if subprocesses else []
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield Sampling(out, process)
@@ -907,15 +909,17 @@ def profile_direct(
 
 
 def profile_server(server: Server, paths: list[str], clients: int, seconds: float) -> Profile:
-    """py-spy ``--gil`` on the one uvicorn process while ``clients`` clients load it."""
-    with py_spy(server.process.pid, seconds, gil=True) as sampling:
+    """py-spy ``--gil`` on the uvicorn processes (the workers too) while ``clients`` clients
+    load it."""
+    with py_spy(server.process.pid, seconds, gil=True, subprocesses=True) as sampling:
         run = run_load(server, paths, clients=clients, duration_s=seconds + 1.5)
     total, buckets, leaves = bucket_profile(sampling.out)
     sampling.out.unlink(missing_ok=True)
     answers = run.rate * seconds
     note = (
         f"{run.rate:,.0f} answers/s during the recording; only samples where a thread holds "
-        f"the GIL count: {total / (seconds * PY_SPY_RATE_HZ):.0%} of the wall clock had one"
+        f"the GIL count: on average {total / (seconds * PY_SPY_RATE_HZ):.2f} of the "
+        f"{server.workers} worker processes held theirs"
     )
     return Profile("", total, buckets, leaves, answers, seconds, note)
 
