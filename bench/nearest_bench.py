@@ -452,7 +452,8 @@ def whatif_statements() -> list[WhatIf]:
         WhatIf("same, LIMIT 5", base, 5),
         WhatIf("same, LIMIT 18 (the first batch with an opening-hours filter)", base, 18),
     ]
-    start, end = base.find("(SELECT json_object_agg"), base.find("\nFROM stations s")
+    start = base.find("(SELECT json_object_agg")
+    end = base.find(")::text,", start) + len(")::text")
     if 0 <= start < end:
         without = base[:start] + "NULL" + base[end:]
         variants.append(

@@ -165,25 +165,22 @@ class NearestStation:
         return str(self.record["code"])
 
 
-_COLUMNS = [
-    *("id", "code", "name_zh", "name_en", "kind", "operator", "address", "district_code"),
-    *("services", "groups", "opening_hours", "stars", "status", "updated_at"),
-    *("lon", "lat", "sphere_m", "capacity"),
+_DETAILS = [
+    *("name_zh", "name_en", "kind", "operator", "address", "district_code"),
+    *("services", "groups", "stars"),
 ]
-_RECORD = [(c, i) for i, c in enumerate(_COLUMNS) if c not in {"id", "sphere_m", "capacity"}]
-_LON, _LAT, _SPHERE, _CODE, _HOURS, _CAPACITY = (
-    _COLUMNS.index(c) for c in ("lon", "lat", "sphere_m", "code", "opening_hours", "capacity")
-)
-# Only what ranks and describes a station is computed in SQL; the ellipsoidal distance and the
-# bearing come from pyproj for the few rows that need them, which keeps the statement close to a
-# bare KNN walk of the index. Capacity comes as JSON text, decoded only for the rows answered.
-_SELECT = """
-SELECT s.id, s.code, s.name_zh, s.name_en, s.kind, s.operator, s.address, s.district_code,
-       s.services, s.groups, s.opening_hours, s.stars, s.status, s.updated_at,
-       ST_X(s.geom), ST_Y(s.geom), s.geog <-> q.g,
+_CODE, _LON, _LAT, _SPHERE, _HOURS, _CAPACITY, _DETAIL = range(7)
+# Only what ranks and filters a station is decoded for every row of a search batch (code,
+# position, sphere distance, hours); what describes it comes as JSON text, decoded only for the
+# rows answered, like its capacity: a night batch of hundreds of rows costs little Python. The
+# ellipsoidal distance and the bearing come from pyproj for the rows that need them, which keeps
+# the statement close to a bare KNN walk of the index.
+_SELECT = f"""
+SELECT s.code, ST_X(s.geom), ST_Y(s.geom), s.geog <-> q.g, s.opening_hours,
        (SELECT json_object_agg(c.unit, json_build_array(
                    c.maximum, c.occupied, c.reported_at, c.held))
-        FROM station_capacity c WHERE c.station_id = s.id)::text
+        FROM station_capacity c WHERE c.station_id = s.id)::text,
+       json_build_array({", ".join("s." + c for c in _DETAILS)})::text
 FROM stations s,
      (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g) q
 """
@@ -448,7 +445,13 @@ def _answer(
     if hours is None:
         hours = evaluate(row[_HOURS], context.at)
     return NearestStation(
-        record={name: row[i] for name, i in _RECORD},
+        record={
+            "code": row[_CODE],
+            "lon": row[_LON],
+            "lat": row[_LAT],
+            "opening_hours": row[_HOURS],
+            **dict(zip(_DETAILS, orjson.loads(row[_DETAIL]), strict=True)),
+        },
         distance_m=distance_m,
         bearing_deg=bearing % 360.0,
         eta_min=eta_min,
