@@ -6,6 +6,16 @@ is measured on the WGS-84 ellipsoid; a worker is covered at radius ``r`` when th
 many uncovered workers become gaps. Nothing here ever returns a single home: every area with
 fewer than ``privacy_k`` workers is suppressed in every table, layer and total.
 
+Privacy: primary and complementary suppression
+----------------------------------------------
+An area with fewer than ``privacy_k`` (k) workers has its worker figures blanked
+(``suppressed_reason`` ``"fewer_than_k"``). Since a parent's figures minus its shown children's
+would give them back, further areas are hidden too (``"complementary"``), smallest first, until
+the hidden members of every group (the areas sharing a ``parent_code``; per level, all its areas
+and ``workers_outside_<level>`` under the total) hold no worker or at least k, and at least k
+under a hidden parent; a ``workers_outside_<level>`` of 1 to k - 1 is blanked as well. The
+pattern is computed over every level, whichever are reported (:func:`suppression_pattern`).
+
 How distances stay exact and fast
 ---------------------------------
 Candidates come from a KD-tree over unit-sphere coordinates (``locator.sphere``): chord order is
@@ -291,8 +301,10 @@ class CoverageReport:
     ``areas`` holds one GeoDataFrame (EPSG:4326) per level with columns ``code``,
     ``name_zh``, ``name_en``, ``parent_code``, ``workers``, ``covered_<r>``, ``share_<r>``
     (``r`` in whole metres), ``stations``, ``places``, ``places_per_1000``, ``mean_m``,
-    ``p90_m``, ``access_2sfca``, ``suppressed``; suppressed areas have every worker figure
-    None. ``gaps`` are merged gap polygons, ``gap_cells`` the grid cells they are made of,
+    ``p90_m``, ``access_2sfca``, ``suppressed``, ``suppressed_reason``; suppressed areas have
+    every worker figure None, and ``suppressed_reason`` says why: ``"fewer_than_k"``, or
+    ``"complementary"`` (hidden so that such an area cannot be worked out by subtraction).
+    ``gaps`` are merged gap polygons, ``gap_cells`` the grid cells they are made of,
     ``heat`` the uncovered workers per grid-cell centre, ``stations`` the counted stations.
     """
 
@@ -1404,7 +1416,7 @@ def _area_table(
     access: FloatArray,
     station_index: IntArray,
     supply: FloatArray,
-    options: CoverageOptions,
+    reasons: npt.NDArray[np.object_],
     by_distance: npt.NDArray[np.intp],
 ) -> gpd.GeoDataFrame:
     n = len(level.table)
@@ -1437,7 +1449,8 @@ def _area_table(
     frame["p90_m"] = _weighted_p90(index, result.distance_m, workers, n, by_distance)
     sum_a = np.bincount(idx, weights=w * access[inside], minlength=n)
     frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
-    frame["suppressed"] = frame["workers"] < options.privacy_k
+    frame["suppressed"] = pd.notna(reasons)
+    frame["suppressed_reason"] = pd.Series(reasons, index=frame.index, dtype=object)
     frame = _suppress(frame)
     return gpd.GeoDataFrame(frame, geometry=level.geoms, crs="EPSG:4326")
 
@@ -1461,6 +1474,155 @@ def _suppress(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# -- privacy: primary and complementary suppression -----------------------------------------------
+FEWER_THAN_K = "fewer_than_k"
+"""``suppressed_reason`` of an area with fewer than ``privacy_k`` workers (primary)."""
+COMPLEMENTARY = "complementary"
+"""``suppressed_reason`` of an area hidden so that a smaller one cannot be worked out."""
+_TOTALS = -1
+"""The parent of a level's root group: the report's totals."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Which areas a report hides, and why; and which ``workers_outside_<level>`` it blanks.
+
+    ``reasons`` holds per level an object array aligned with the level's areas:
+    :data:`FEWER_THAN_K`, :data:`COMPLEMENTARY` or None (shown).
+    """
+
+    reasons: dict[str, npt.NDArray[np.object_]]
+    outside_hidden: dict[str, bool]
+
+
+def suppression_pattern(
+    areas: dict[str, pd.DataFrame],
+    workers: dict[str, npt.ArrayLike],
+    outside: dict[str, int],
+    total: int,
+    privacy_k: int,
+) -> Suppression:
+    """Primary and complementary suppression over the area hierarchy.
+
+    Parameters
+    ----------
+    areas : dict of DataFrame
+        Per level, in order from the top (district) down, the areas with ``code`` and
+        ``parent_code``; a parent is found among the areas of the levels above.
+    workers : dict of array-like
+        Per level, the workers of each area.
+    outside : dict of int
+        Per level, the workers living outside every area of it.
+    total : int
+        All workers (the report's totals).
+    privacy_k : int
+        The suppression limit k.
+
+    Every area with fewer than k workers is hidden (primary), and so is a
+    ``workers_outside_<level>`` figure of 1 to k - 1. Then every *group* is checked: the
+    areas of one level whose ``parent_code`` names the same area, and per level all its areas
+    together with its outside figure (their parent is the total). Under a shown parent the
+    hidden members must hold no worker or at least k, so that the parent minus its shown
+    members never gives fewer than k workers back; under a hidden parent they must hold at
+    least k (or all be hidden), so that the parent cannot be rebuilt from its members. A
+    group that fails hides further members, smallest first (by workers, then code; the
+    outside figure after areas of as many workers), until it passes. Groups are checked from
+    the top level down, again and again until nothing changes: hiding a sub-district puts
+    its own grid cells under a hidden parent, and hiding a cell changes its sub-district's,
+    its district's and the total's groups.
+    """
+    k = int(privacy_k)
+    names = list(areas)
+    sizes = [len(areas[name]) for name in names]
+    first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_areas = int(first[-1])
+    # one index space: the areas of every level, then one outside member per level
+    w = np.concatenate(
+        [np.asarray(workers[name], dtype=np.int64).reshape(-1) for name in names]
+        + [np.array([int(outside.get(name, 0)) for name in names], dtype=np.int64)]
+    )
+    codes = np.concatenate(
+        [areas[name]["code"].astype(str).to_numpy(dtype=str) for name in names]
+        + [np.full(len(names), "", dtype=str)]
+    )
+    level_of = np.concatenate([np.repeat(np.arange(len(names)), sizes), np.arange(len(names))])
+    is_outside = np.arange(len(w)) >= n_areas
+    primary = np.where(is_outside, (w >= 1) & (w < k), w < k)
+    hidden = primary.copy()
+    rank = np.empty(len(w), dtype=np.int64)
+    rank[np.lexsort((codes, is_outside, w))] = np.arange(len(w))
+    # every area's parent: the area of a level above that its parent_code names (-2: none);
+    # every area is also a member of its level's root group, under the totals
+    area_codes = pd.Index(codes[:n_areas])
+    firsts = np.flatnonzero(~area_codes.duplicated())  # a code's first area, if codes repeat
+    known = area_codes[firsts]
+    parent_of = np.full(len(w), -2, dtype=np.int64)
+    for li, name in enumerate(names):
+        at = np.asarray(known.get_indexer(areas[name]["parent_code"].astype(object)))
+        found = np.where(at >= 0, firsts[np.maximum(at, 0)], -2)
+        above = found >= 0
+        above[above] = level_of[found[above]] < li
+        parent_of[first[li] : first[li + 1]] = np.where(above, found, -2)
+    # groups: (parent area or _TOTALS, members ordered smallest first), the top level's first
+    ordered: list[tuple[int, npt.NDArray[np.int64]]] = []
+    for li in range(len(names)):
+        root = np.append(np.arange(first[li], first[li + 1]), n_areas + li)
+        ordered.append((_TOTALS, root[np.argsort(rank[root], kind="stable")]))
+    child = np.flatnonzero(parent_of >= 0)
+    if len(child):
+        up = parent_of[child]
+        child = child[np.lexsort((rank[child], level_of[child], up, level_of[up]))]
+        pairs = np.column_stack([parent_of[child], level_of[child]])
+        starts = np.flatnonzero(np.r_[True, (pairs[1:] != pairs[:-1]).any(axis=1)])
+        ordered += [(int(parent_of[m[0]]), m) for m in np.split(child, starts[1:])]
+    total_hidden = total < k
+    changed = True
+    while changed:
+        changed = False
+        for owner, members in ordered:
+            parent_hidden = total_hidden if owner == _TOTALS else bool(hidden[owner])
+            held = int(w[members][hidden[members]].sum())
+            if held >= k or (held == 0 and not parent_hidden):
+                continue
+            # the smallest shown members (an empty one would protect nothing) until k is held
+            more = members[~hidden[members] & (w[members] > 0)]
+            if len(more):
+                enough = np.searchsorted(held + np.cumsum(w[more]), k, side="left")
+                hidden[more[: enough + 1]] = changed = True
+    reason = np.full(len(w), None, dtype=object)
+    reason[hidden] = COMPLEMENTARY
+    reason[primary] = FEWER_THAN_K
+    return Suppression(
+        {name: reason[first[li] : first[li + 1]].copy() for li, name in enumerate(names)},
+        {name: bool(hidden[n_areas + li]) for li, name in enumerate(names)},
+    )
+
+
+def _suppression(
+    options: CoverageOptions, context: _Context, workers: IntArray, result: _Combined
+) -> Suppression:
+    """The suppression pattern over every level read, not only the levels reported: reports
+    of other levels then hide the same areas and cannot be set against one another."""
+    total = int(workers.sum())
+    names = [name for name in LEVELS if name in context.levels]
+    names += [name for name in context.levels if name not in LEVELS]
+    counts: dict[str, npt.ArrayLike] = {}
+    outside: dict[str, int] = {}
+    for name in names:
+        index = result.area[name]
+        inside = index >= 0
+        n = len(context.levels[name].table)
+        counts[name] = np.bincount(index[inside], weights=workers[inside], minlength=n)
+        outside[name] = total - int(workers[inside].sum())
+    return suppression_pattern(
+        {name: context.levels[name].table for name in names},
+        counts,
+        outside,
+        total,
+        options.privacy_k,
+    )
+
+
 def _build_report(
     options: CoverageOptions,
     context: _Context,
@@ -1473,6 +1635,7 @@ def _build_report(
     access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
     station_lon, station_lat = context.stations.lon, context.stations.lat
     by_distance = np.argsort(result.distance_m, kind="stable")
+    suppression = _suppression(options, context, workers, result)
     tables = {}
     for name in dict.fromkeys((*options.levels, "grid")):
         level = context.levels[name]
@@ -1485,10 +1648,12 @@ def _build_report(
             access,
             level.locate(station_lon, station_lat),
             supply,
-            options,
+            suppression.reasons[name],
             by_distance,
         )
-    totals = _totals(options, result, workers, covered, access, supply, tables, by_distance)
+    totals = _totals(
+        options, result, workers, covered, access, supply, tables, by_distance, suppression
+    )
     gap_cells, gaps, heat = _gaps(options, tables["grid"])
     return CoverageReport(
         options=replace(options),
@@ -1499,7 +1664,7 @@ def _build_report(
         gap_cells=gap_cells,
         heat=heat,
         stations=stations.drop(columns=["lon", "lat", "updated_at"]),
-        notes=_notes(options, tables, totals),
+        notes=_notes(options, tables, totals, suppression),
         grid=tables["grid"],
     )
 
@@ -1513,8 +1678,10 @@ def _totals(
     supply: FloatArray,
     tables: dict[str, gpd.GeoDataFrame],
     by_distance: npt.NDArray[np.intp],
+    suppression: Suppression,
 ) -> dict[str, Any]:
-    """Figures for all homes together; blank when there are fewer than ``privacy_k``."""
+    """Figures for all homes together; blank when there are fewer than ``privacy_k``, and
+    ``workers_outside_<level>`` blank where :func:`suppression_pattern` hides it."""
     w = workers.astype(np.float64)
     total = int(workers.sum())
     dist = result.distance_m
@@ -1540,9 +1707,12 @@ def _totals(
         shown = table[~table["suppressed"]]
         totals[f"areas_{name}"] = len(table)
         totals[f"areas_{name}_suppressed"] = int(table["suppressed"].sum())
-        totals[f"workers_outside_{name}"] = total - int(
-            np.asarray(workers)[result.area[name] >= 0].sum()
+        totals[f"areas_{name}_suppressed_complementary"] = int(
+            (table["suppressed_reason"] == COMPLEMENTARY).sum()
         )
+        outside = total - int(np.asarray(workers)[result.area[name] >= 0].sum())
+        hide_outside = suppression.outside_hidden.get(name, False)
+        totals[f"workers_outside_{name}"] = None if hide_outside else outside
         for radius in options.radii_m:
             label = radius_label(radius)
             share = shown[f"share_{label}"].astype(float)
@@ -1652,9 +1822,25 @@ def _merge_gaps(gap_cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _notes(
-    options: CoverageOptions, tables: dict[str, gpd.GeoDataFrame], totals: dict[str, Any]
+    options: CoverageOptions,
+    tables: dict[str, gpd.GeoDataFrame],
+    totals: dict[str, Any],
+    suppression: Suppression,
 ) -> list[str]:
     notes = [f"areas with fewer than {options.privacy_k} workers are suppressed"]
+    more = sum(
+        int((table["suppressed_reason"] == COMPLEMENTARY).sum())
+        for name, table in tables.items()
+        if name in options.levels
+    )
+    if more:
+        notes.append(
+            f"{more:,} more {'area is' if more == 1 else 'areas are'} suppressed so that no "
+            "small area can be worked out by subtraction"
+        )
+    for name in options.levels:
+        if suppression.outside_hidden.get(name) and totals.get("workers") is not None:
+            notes.append(f"workers outside every {name} area are not shown (privacy)")
     if totals["stations"] == 0:
         notes.append("no station matches the options: every worker is uncovered")
     for name, table in tables.items():

@@ -31,15 +31,22 @@ def test_suppressed_areas_are_null_in_every_format(client, layout):  # noqa: F81
     s1 = areas_by_code(body)["S1"]
     assert s1["suppressed"] is True
     assert s1["workers"] is None and s1["share_500"] is None and s1["mean_m"] is None
+    assert s1["suppressed_reason"] == "fewer_than_k"
+    # S2 (13 workers) is hidden so that the totals cannot give S1 back (complementary)
+    s2 = areas_by_code(body)["S2"]
+    assert s2["suppressed"] is True and s2["suppressed_reason"] == "complementary"
+    assert s2["workers"] is None and s2["covered_1000"] is None and s2["p90_m"] is None
     geo = client.get("/v1/coverage", params={"level": "subdistrict", "format": "geojson"})
     assert geo.headers["content-type"].startswith("application/geo+json")
     features = {f["id"]: f for f in geo.json()["features"]}
     assert features["S1"]["properties"]["workers"] is None
-    assert features["S2"]["properties"]["workers"] == 13
+    assert features["S2"]["properties"]["workers"] is None
+    assert features["S2"]["properties"]["suppressed_reason"] == "complementary"
     assert features["S2"]["geometry"]["type"] == "MultiPolygon"
     text = client.get("/v1/coverage", params={"level": "subdistrict", "format": "csv"}).text
     rows = {r["code"]: r for r in csv.DictReader(io.StringIO(text))}
-    assert rows["S1"]["workers"] == "" and rows["S2"]["workers"] == "13"
+    assert rows["S1"]["workers"] == "" and rows["S2"]["workers"] == ""
+    assert rows["S2"]["suppressed_reason"] == "complementary" and rows["S2"]["share_500"] == ""
 
 
 def test_station_filters_reach_the_answer(client, layout):  # noqa: F811

@@ -248,7 +248,14 @@ def test_small_areas_are_suppressed_everywhere(layout):
     assert s1["suppressed"]
     for column in ("workers", "covered_500", "share_500", "mean_m", "p90_m", "access_2sfca"):
         assert pd.isna(s1[column]), column
-    assert row(report, "subdistrict", "S2")["workers"] == 13
+    assert s1["suppressed_reason"] == "fewer_than_k"
+    # S2 (13 workers) is hidden as well: the total (75) minus the workers outside every
+    # sub-district (57) minus S2's 13 would give S1's 5 back
+    s2 = row(report, "subdistrict", "S2")
+    assert s2["suppressed"] and s2["suppressed_reason"] == "complementary"
+    assert pd.isna(s2["workers"]) and pd.isna(s2["covered_500"])
+    assert report.totals["areas_subdistrict_suppressed_complementary"] == 1
+    assert report.totals["workers_outside_subdistrict"] == 57
     grid = report.areas["grid"]
     assert grid.loc[grid["workers"].isna(), "suppressed"].all()
     assert set(report.heat["workers"]) == {11, 12, 10}  # h3, h6, h7 cells; h1 h2 hidden
