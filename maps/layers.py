@@ -372,7 +372,9 @@ def _number(value: Any) -> float | None:
 
 
 def area_properties(row: Mapping[str, Any], *, radius_m: float, privacy_k: int) -> dict[str, Any]:
-    """Tooltip texts and fill colour of one area; a suppressed area shows no worker figure.
+    """Tooltip texts and fill colour of one area; a suppressed area shows no worker figure,
+    and says whether it has fewer than ``privacy_k`` workers or is hidden so that such an area
+    cannot be worked out by subtraction (``suppressed_reason`` "complementary").
 
     Parameters
     ----------
@@ -388,9 +390,15 @@ def area_properties(row: Mapping[str, Any], *, radius_m: float, privacy_k: int) 
     stations = f"{int(row.get('stations') or 0):,}"
     share = _number(row.get(f"share_{r}"))
     if bool(row.get("suppressed")) or share is None:
+        why = (
+            f"为防推算出不足{privacy_k}人的区域，不显示 · suppressed: it would give away an area "
+            f"of fewer than {privacy_k} workers"
+            if row.get("suppressed_reason") == "complementary"
+            else f"不足{privacy_k}人，不显示 · suppressed: fewer than {privacy_k} workers"
+        )
         return {
             "area": name,
-            "coverage": f"不足{privacy_k}人，不显示 · suppressed: fewer than {privacy_k} workers",
+            "coverage": why,
             "stations": stations,
             "distance": "—",
             "access": "—",
@@ -427,13 +435,15 @@ def add_choropleth(
 ) -> folium.FeatureGroup:
     """Add the coverage share of one area level (district, sub-district or grid cell).
 
-    Suppressed areas (fewer than ``privacy_k`` workers) are hatched grey and say so. The areas
-    travel compressed and are drawn only when their layer is first shown, on a canvas when
-    there are more than :data:`SVG_MAX_AREAS` (Beijing has 17,000 grid cells), so that a hidden
-    level costs the opening of the map nothing.
+    Suppressed areas (fewer than ``privacy_k`` workers, or hidden so that such an area cannot
+    be worked out) are hatched grey and say so. The areas travel compressed and are drawn only
+    when their layer is first shown, on a canvas when there are more than
+    :data:`SVG_MAX_AREAS` (Beijing has 17,000 grid cells), so that a hidden level costs the
+    opening of the map nothing.
     """
     r = radius_label(radius_m)
     wanted = ["code", "name_zh", "name_en", "workers", "stations", "suppressed", "mean_m"]
+    wanted += ["suppressed_reason"]
     wanted += ["p90_m", "access_2sfca", f"share_{r}", f"covered_{r}"]
     rows = [
         area_properties(row, radius_m=radius_m, privacy_k=privacy_k)
@@ -609,7 +619,8 @@ def legend_html(*, radius_m: float, privacy_k: int) -> str:
     items += [
         '<li class="suppressed"><svg class="swatch" width="16" height="12">'
         f'<rect width="16" height="12" fill="{HATCH}"/></svg>'
-        f"不足{privacy_k}人不显示 · suppressed: fewer than {privacy_k} workers</li></ul>",
+        f"不足{privacy_k}人或可被推算，不显示 · suppressed: fewer than {privacy_k} workers, "
+        "or it would give such an area away</li></ul>",
         '<ul><li><span class="swatch gap"></span>覆盖空白 gap area (uncovered workers)</li>',
         f'<li><span class="swatch" style="border-color:{CATCHMENT_COLOUR};border-radius:50%">'
         f"</span>服务半径 catchment, {radius_m:,.0f} m</li>",

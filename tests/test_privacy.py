@@ -266,7 +266,7 @@ def test_no_figure_of_a_hidden_area_reaches_api_exports_gaps_or_map(session, cli
         gpd.read_file(gpkg, layer="gap_cells"),
     ):
         assert hidden.isdisjoint(frame["code"]) and len(frame) == 14
-    # the map: hatched, with no worker figure
+    # the map: hatched, with no worker figure, and saying why
     payload = next(
         child.payload
         for child in coverage_map(report)._children.values()
@@ -276,6 +276,7 @@ def test_no_figure_of_a_hidden_area_reaches_api_exports_gaps_or_map(session, cli
     tip = {f["properties"]["area"].split()[-1]: f["properties"] for f in features}["S11-b"]
     assert tip["suppressed"] is True and tip["fill"] == layers.HATCH
     assert "20" not in tip["coverage"] and tip["distance"] == "—"
+    assert tip["coverage"].endswith("it would give away an area of fewer than 10 workers")
 
 
 # -- properties -----------------------------------------------------------------------------------
