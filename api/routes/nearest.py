@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadSessionsDep, SettingsDep, read
 from api.errors import problem_responses
+from api.query import parse_query, query_parameters
 from api.schemas import NearestCollection
 from locator import vocab
 from locator.crs import from_wgs84, parse_crs
@@ -78,48 +80,54 @@ def nearest_feature(rank: int, station: NearestStation, coordsys: str) -> dict[s
     }
 
 
-@router.get("/nearest", response_model=NearestCollection)
-async def nearest(
-    sessions: ReadSessionsDep,
-    settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, description="Your longitude")],
-    lat: Annotated[float, Query(ge=-90, le=90, description="Your latitude")],
-    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many stations")] = 5,
-    service: Annotated[list[ServiceParam] | None, Query(description="Needed (all of)")] = None,
-    group: Annotated[list[GroupParam] | None, Query(description="Served (any of)")] = None,
-    kind: Annotated[list[KindParam] | None, Query(description="Station kinds (any of)")] = None,
-    min_stars: Annotated[int | None, Query(ge=1, le=5)] = None,
-    max_distance_m: Annotated[float | None, Query(gt=0, le=100_000)] = None,
-    open: Annotated[
-        Literal["any", "now", "on_arrival"],
-        Query(description="Only stations open now, or open when you get there"),
-    ] = "any",
-    at: Annotated[
-        dt.datetime | None, Query(description="Time of the question, with offset; default now")
-    ] = None,
-    mode: Annotated[Literal["walk", "ebike"], Query(description="For arrival times")] = "ebike",
-    unit: Annotated[UnitParam | None, Query(description="Capacity unit you need")] = None,
-    free: Annotated[int, Query(ge=1, le=1000, description="Free places of `unit`")] = 1,
-    coordsys: Annotated[
-        CoordSys, Query(description="Coordinates of lon/lat and of the answer")
-    ] = "wgs84",
-) -> Response:
+class NearestParams(BaseModel):
+    """The query string of ``GET /v1/nearest``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lon: float = Field(ge=-180, le=180, description="Your longitude")
+    lat: float = Field(ge=-90, le=90, description="Your latitude")
+    k: int = Field(5, ge=1, le=MAX_K, description="How many stations")
+    service: list[ServiceParam] | None = Field(None, description="Needed (all of)")
+    group: list[GroupParam] | None = Field(None, description="Served (any of)")
+    kind: list[KindParam] | None = Field(None, description="Station kinds (any of)")
+    min_stars: int | None = Field(None, ge=1, le=5)
+    max_distance_m: float | None = Field(None, gt=0, le=100_000)
+    open: Literal["any", "now", "on_arrival"] = Field(
+        "any", description="Only stations open now, or open when you get there"
+    )
+    at: dt.datetime | None = Field(
+        None, description="Time of the question, with offset; default now"
+    )
+    mode: Literal["walk", "ebike"] = Field("ebike", description="For arrival times")
+    unit: UnitParam | None = Field(None, description="Capacity unit you need")
+    free: int = Field(1, ge=1, le=1000, description="Free places of `unit`")
+    coordsys: CoordSys = Field("wgs84", description="Coordinates of lon/lat and of the answer")
+
+
+@router.get(
+    "/nearest",
+    response_model=NearestCollection,
+    openapi_extra={"parameters": query_parameters(NearestParams)},
+)
+async def nearest(request: Request, sessions: ReadSessionsDep, settings: SettingsDep) -> Response:
     """The nearest stations to (lon, lat), best first, as GeoJSON."""
+    p = parse_query(NearestParams, request)
     query = NearestQuery.in_crs(
-        lon,
-        lat,
-        coordsys,
-        k=k,
-        services=tuple(service or ()),
-        groups=tuple(group or ()),
-        kinds=tuple(kind or ()),
-        min_stars=min_stars,
-        max_distance_m=max_distance_m,
-        open=open,
-        at=at,
-        mode=mode,
-        unit=unit,
-        free=free,
+        p.lon,
+        p.lat,
+        p.coordsys,
+        k=p.k,
+        services=tuple(p.service or ()),
+        groups=tuple(p.group or ()),
+        kinds=tuple(p.kind or ()),
+        min_stars=p.min_stars,
+        max_distance_m=p.max_distance_m,
+        open=p.open,
+        at=p.at,
+        mode=p.mode,
+        unit=p.unit,
+        free=p.free,
     )
     now = dt.datetime.now(dt.UTC)
 
@@ -138,8 +146,14 @@ async def nearest(
         # its own output (the tests check it against ``NearestCollection``).
         body = {
             "type": "FeatureCollection",
-            "features": [nearest_feature(i, s, coordsys) for i, s in enumerate(stations, 1)],
-            "query": {"lon": lon, "lat": lat, "coordsys": coordsys, "at": at or now, "mode": mode},
+            "features": [nearest_feature(i, s, p.coordsys) for i, s in enumerate(stations, 1)],
+            "query": {
+                "lon": p.lon,
+                "lat": p.lat,
+                "coordsys": p.coordsys,
+                "at": p.at or now,
+                "mode": p.mode,
+            },
         }
         return orjson.dumps(body)
 
