@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from api import errors
@@ -53,6 +54,21 @@ async def _sweep_holds(app: FastAPI, every_s: float) -> None:
             log.exception("expiring due holds failed")
 
 
+def make_read_engine(url: str, pool_size: int) -> Engine:
+    """The pool of the nearest-station reads, the hot path: connections in autocommit from the
+    start (no isolation level set and reset around each request; first search batches run as
+    statements prepared once per connection) and not pinged before use; ``api.deps.read`` runs
+    a read again on a fresh connection when the server has dropped a pooled one."""
+    return make_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=2,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"application_name": "locator-api-read"},
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; the lifespan opens the database engine and disposes of it."""
     settings = settings or Settings()
@@ -68,18 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overflow=4,
             connect_args={"application_name": "locator-api"},
         )
-        # The nearest-station reads, the hot path, have a pool of their own: connections in
-        # autocommit from the start (no isolation level set and reset around each request)
-        # and not pinged before use; ``api.deps.read`` runs a read again on a fresh
-        # connection when the server has dropped a pooled one.
-        read_engine = make_engine(
-            url,
-            pool_size=settings.db_pool_size,
-            max_overflow=2,
-            pool_pre_ping=False,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"application_name": "locator-api-read"},
-        )
+        read_engine = make_read_engine(url, settings.db_pool_size)
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + 4
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(engine, expire_on_commit=False)

@@ -61,11 +61,11 @@ from benchlib import (
     write_section,
 )
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from api.main import make_read_engine
 from locator import synthetic
 from locator.config import Settings
-from locator.db import make_engine
 from locator.nearest import NearestQuery, find_nearest
 
 log = logging.getLogger("bench")
@@ -214,11 +214,17 @@ class StatementRecorder:
         class RecordingCursor(psycopg2.extensions.cursor):
             def execute(self, query: Any, vars: Any = None) -> Any:
                 # queries only: SQLAlchemy also asks the connection for its settings
-                if recorder.active and str(query).lstrip()[:6].upper() == "SELECT":
+                if recorder.active and str(query).lstrip()[:7].upper() in {"SELECT ", "EXECUTE"}:
                     recorder.statements.append((query, vars))
                 return super().execute(query, vars)
 
-        self.engine = create_engine(engine.url, connect_args={"cursor_factory": RecordingCursor})
+        # autocommit, as the service's read pool: first search batches go as EXECUTE of a
+        # statement prepared on this connection, and are explained there
+        self.engine = create_engine(
+            engine.url,
+            connect_args={"cursor_factory": RecordingCursor},
+            isolation_level="AUTOCOMMIT",
+        )
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[tuple[str, Any]]]:
@@ -267,13 +273,14 @@ def measure_in_db(
     """EXPLAIN ANALYZE and replay every statement find_nearest sends, per call."""
     recorder = StatementRecorder(db.engine)
     results = []
-    with contextlib.closing(raw_connection(db)) as conn, conn.cursor() as cursor:
+    with recorder.engine.connect() as connection:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         for mix in MIXES:
             result = InDbResult(mix)
             for lon, lat in bounded(points, cap_s):
-                with Session(recorder.engine) as session, recorder.recording() as sent:
+                with recorder.recording() as sent:
                     find_nearest(
-                        session,
+                        connection,
                         mix.query(float(lon), float(lat)),
                         speed_kmh=settings.speed_kmh(),
                         stale_after_min=settings.stale_after(),
@@ -364,8 +371,12 @@ def _statement_label(sql: str) -> str:
         return "unit share"
     if sql.startswith("SELECT 1"):
         return "pre-ping"
-    if sql.startswith("SELECT s.id"):
+    if sql.startswith("SELECT s.code"):
         return "search batch"
+    if sql.startswith("EXECUTE locator_nearest_"):
+        return "search batch (prepared)"
+    if sql.startswith("PREPARE locator_nearest_"):
+        return "PREPARE (once per connection)"
     return sql.split(" ", 1)[0] if sql else "?"
 
 
@@ -440,8 +451,9 @@ class WhatIf:
 
 def whatif_statements() -> list[WhatIf]:
     """The first search batch find_nearest sends (no filter), rebuilt from its SQL pieces, and
-    variants of it. (Prepared statements with a generic plan were measured in an earlier run:
-    the planner then loses the index order and one batch takes hundreds of milliseconds.)"""
+    variants of it. (With LIMIT as a parameter, a prepared statement's generic plan loses the
+    index order and one batch takes hundreds of milliseconds: find_nearest writes LIMIT and
+    OFFSET into the statements it prepares.)"""
     from locator.nearest import _SELECT, _where
 
     where = _where(NearestQuery(lon=0.0, lat=0.0), "any")
@@ -513,9 +525,10 @@ class DirectResult:
 def measure_direct(
     db: BenchDatabase, points: np.ndarray, settings: Settings, cap_s: float
 ) -> list[DirectResult]:
-    """find_nearest on one long session, and on a pooled session per call as the API does."""
-    api_engine = make_engine(db.url, pool_size=10, max_overflow=20)
-    factory = sessionmaker(api_engine, expire_on_commit=False)
+    """find_nearest on one long session, and on a pooled read connection per call as the API
+    does (autocommit, first batches prepared)."""
+    api_engine = make_read_engine(db.url, 10)
+    factory = api_engine.connect
     speeds, stale = settings.speed_kmh(), settings.stale_after()
     results = []
     try:
@@ -878,9 +891,9 @@ def profile_direct(
     db: BenchDatabase, points: np.ndarray, settings: Settings, mixes: Sequence[Mix], seconds: float
 ) -> Profile:
     """py-spy (idle time included) on this process while it calls find_nearest with a pooled
-    session per call, as the API does, for as long as py-spy samples."""
-    api_engine = make_engine(db.url, pool_size=10, max_overflow=20)
-    factory = sessionmaker(api_engine, expire_on_commit=False)
+    read connection per call, as the API does, for as long as py-spy samples."""
+    api_engine = make_read_engine(db.url, 10)
+    factory = api_engine.connect
     queries = [m.query(float(lon), float(lat)) for lon, lat in points for m in mixes]
     calls = 0
     speeds, stale = settings.speed_kmh(), settings.stale_after()
@@ -904,7 +917,7 @@ def profile_direct(
         "idle samples included, so the buckets add up to the wall time per call"
     )
     return Profile(
-        f"find_nearest, pooled session per call as the API does ({names})",
+        f"find_nearest, pooled read connection per call as the API does ({names})",
         total, buckets, leaves, answers, wall, note,
     )  # fmt: skip
 
@@ -1338,8 +1351,10 @@ def _report_direct(run: Run, add: Callable[[str], None], bare: BareResult) -> No
     add("## c. find_nearest in Python")
     add("")
     add(
-        "*one session*: all calls on one Session (one transaction); *session per call*: a "
-        "pooled session per call with pre-ping, as each API request does. Ratios against the "
+        "*one session*: all calls on one Session (one transaction; statements sent as they "
+        "are); *connection per call*: a pooled read connection per call, as each API request "
+        "does (autocommit, no pre-ping, first search batches prepared once per connection). "
+        "Ratios against the "
         f"bare KNN latency p50 ({fmt(bare.summary.p50, 3)} ms)."
     )
     add("")
@@ -1368,9 +1383,9 @@ def _report_direct(run: Run, add: Callable[[str], None], bare: BareResult) -> No
                 "one session p50 ms",
                 "p99",
                 "n",
-                "session per call p50 ms",
+                "connection per call p50 ms",
                 "p99",
-                "Python + session overhead p50 (per call − replayed SQL)",
+                "Python + pool overhead p50 (per call − replayed SQL)",
                 "÷ bare KNN",
             ],
             rows,

@@ -14,13 +14,18 @@ staleness limit), each group by distance; stations known to lack room are left o
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import math
+import re
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
+import psycopg2.errors
 from pyproj import Geod
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
@@ -202,6 +207,11 @@ def _where(
     if query.max_distance_m is not None:
         clauses.append("ST_DWithin(s.geog, q.g, %(max_distance_m)s)")
     if query.unit is not None:
+        # The unit is written into the statement (a vocabulary word, checked): which unit is
+        # asked for decides the plan, so a prepared statement must not leave it to a parameter.
+        if query.unit not in vocab.UNITS:
+            raise ConfigError(f"unit {query.unit!r} is not one of {sorted(vocab.UNITS)}")
+        unit = f"'{query.unit}'"
         fresh = "c.reported_at >= %(fresh_after)s"
         value, condition = {
             "any": ("c.maximum", "TRUE"),
@@ -211,7 +221,7 @@ def _where(
         if rare_unit:
             # Few stations have this unit: start from them (a semi-join, then a small sort).
             clauses.append(
-                "s.id IN (SELECT c.station_id FROM station_capacity c WHERE c.unit = %(unit)s "
+                f"s.id IN (SELECT c.station_id FROM station_capacity c WHERE c.unit = {unit} "
                 f"AND {value} >= %(free)s AND {condition})"
             )
         else:
@@ -219,7 +229,7 @@ def _where(
             # subquery keeps the planner from turning this into a join that loses the order.
             clauses.append(
                 f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
-                f"AND c.unit = %(unit)s AND {condition}) >= %(free)s"
+                f"AND c.unit = {unit} AND {condition}) >= %(free)s"
             )
     return " WHERE " + " AND ".join(clauses)
 
@@ -348,8 +358,7 @@ def _search(
     the ``k`` returned, so the Python work per question stays close to ``k`` rows.
     """
     query = context.query
-    sql = f"{_SELECT}{_where(query, room, rare_unit=context.rare_unit)} "
-    sql += "ORDER BY s.geog <-> q.g LIMIT %(limit)s OFFSET %(offset)s"
+    sql = f"{_SELECT}{_where(query, room, rare_unit=context.rare_unit)} ORDER BY s.geog <-> q.g"
     params: dict[str, Any] = {
         "lon": query.lon,
         "lat": query.lat,
@@ -358,7 +367,6 @@ def _search(
         "kinds": list(query.kinds),
         "min_stars": query.min_stars,
         "max_distance_m": query.max_distance_m,
-        "unit": query.unit,
         "free": query.free,
         "fresh_after": context.now
         - dt.timedelta(minutes=context.stale_after_min.get(query.unit or "seat", 30.0)),
@@ -375,10 +383,15 @@ def _search(
     offset = 0
     ranked: list[tuple[float, str, float, tuple[Any, ...]]] = []  # distance, code, bearing, row
     is_open: dict[str, HoursState | None] = {}  # code -> hours when open at the time asked
-    cursor = _connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    connection = _connection(session).connection
+    cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         while True:
-            cursor.execute(sql, {**params, "limit": limit, "offset": offset})
+            batch = f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}"
+            if offset == 0:
+                _execute_prepared(cursor, connection.info, batch, params)
+            else:
+                cursor.execute(batch, params)
             rows = cursor.fetchall()
             if rows:
                 n = len(rows)
@@ -404,6 +417,70 @@ def _search(
     finally:
         cursor.close()
     return [_answer(item, context, is_open.get(item[1])) for item in best]
+
+
+# Statements prepared per connection. A first search batch is prepared once per connection and
+# filter shape and then runs on its cached generic plan: no parsing and planning per request
+# (about 0.4 ms of PostgreSQL CPU for the plain statement, on 0.6 ms in all). Only on
+# connections in autocommit (the service's read pool): a statement that fails there cannot spoil
+# a transaction, and prepared statements live as long as the connection, across rollbacks.
+PREPARED_MAX = 64
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+_TYPES = {
+    "lon": "float8",
+    "lat": "float8",
+    "max_distance_m": "float8",
+    "services": "text[]",
+    "groups": "text[]",
+    "kinds": "text[]",
+    "min_stars": "int4",
+    "free": "int4",
+    "fresh_after": "timestamptz",
+}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    name: str
+    prepare: str
+    execute: str
+
+
+@lru_cache(maxsize=1024)
+def _prepared(sql: str) -> _Prepared:
+    """PREPARE and EXECUTE statements for ``sql`` (psycopg2 ``%(name)s`` parameters)."""
+    names = list(dict.fromkeys(_PARAMETER.findall(sql)))
+    positional = _PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    name = "locator_nearest_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+    types = ", ".join(_TYPES[n] for n in names)
+    arguments = ", ".join(f"%({n})s" for n in names)
+    return _Prepared(
+        name,
+        f"PREPARE {name} ({types}) AS {positional}",
+        f"EXECUTE {name} ({arguments})" if names else f"EXECUTE {name}",
+    )
+
+
+def _execute_prepared(cursor: Any, info: dict[Any, Any], sql: str, params: dict[str, Any]) -> None:
+    """Run ``sql`` as a prepared statement of this connection when it can be, else plainly."""
+    if not getattr(cursor.connection, "autocommit", False):
+        cursor.execute(sql, params)
+        return
+    statement = _prepared(sql)
+    done: set[str] = info.setdefault("locator_prepared", set())
+    if statement.name not in done:
+        if len(done) >= PREPARED_MAX:
+            cursor.execute(sql, params)
+            return
+        # DuplicatePreparedStatement: prepared on this connection before its record was lost
+        with contextlib.suppress(psycopg2.errors.DuplicatePreparedStatement):
+            cursor.execute(statement.prepare)
+        done.add(statement.name)
+    try:
+        cursor.execute(statement.execute, params)
+    except psycopg2.errors.InvalidSqlStatementName:
+        done.clear()  # the server forgot them (DISCARD ALL, a pooler): run this one plainly
+        cursor.execute(sql, params)
 
 
 def _best(

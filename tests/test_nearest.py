@@ -10,10 +10,12 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from locator import vocab
+from locator.db import session_scope
 from locator.errors import ConfigError
 from locator.hours import evaluate
 from locator.io import load_file
 from locator.nearest import NearestQuery, find_nearest
+from tests.conftest import fresh_database
 from tests.helpers import station, write_geojson
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -32,9 +34,20 @@ SERVICES = ["hot_water", "phone_charging", "ebike_charging", "microwave", "restr
 GROUPS = ["delivery_rider", "courier", "sanitation_worker", "truck_driver"]
 
 
-@pytest.fixture
-def random_stations(session, tmp_path):
-    """1,500 stations over central Beijing with random signs, capacity and fresh/stale counts."""
+@pytest.fixture(scope="module")
+def random_stations(cluster, tmp_path_factory):
+    """1,500 stations over central Beijing with random signs, capacity and fresh/stale counts,
+    committed in a database of their own (so that autocommit connections see them too)."""
+    engine = fresh_database(cluster, "locator_nearest_exact")
+    tmp_path = tmp_path_factory.mktemp("random_stations")
+    with session_scope(engine) as session:
+        rows = _random_stations(session, tmp_path)
+    yield engine, rows
+    engine.dispose()
+    cluster.drop_database("locator_nearest_exact")
+
+
+def _random_stations(session, tmp_path):
     rng = np.random.default_rng(20261121)
     features = []
     for i in range(1500):
@@ -148,13 +161,25 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=[str(i) for i in range(len(FILTERS))])
-def test_matches_brute_force_geodesic_search(session, random_stations, filters):
+@pytest.mark.parametrize("path", ["transaction", "autocommit"])
+def test_matches_brute_force_geodesic_search(random_stations, filters, path):
+    """In a transaction (statements sent as they are) and in autocommit as the service's read
+    pool does (first batches prepared once per connection, then run on a cached plan)."""
+    engine, rows = random_stations
+    options = {"isolation_level": "AUTOCOMMIT"} if path == "autocommit" else {}
+    with engine.connect().execution_options(**options) as connection:
+        _compare_with_brute_force(connection, rows, filters)
+        prepared = connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
+        assert (prepared.scalar_one() > 0) == (path == "autocommit")
+
+
+def _compare_with_brute_force(connection, rows, filters):
     rng = np.random.default_rng(len(str(filters)))
     points = zip(rng.uniform(116.15, 116.65, 300), rng.uniform(39.75, 40.1, 300), strict=True)
     for lon, lat in itertools.islice(points, 300):
         query = NearestQuery(lon=float(lon), lat=float(lat), at=NOW, **filters)
-        found = find_nearest(session, query, speed_kmh=SPEED, stale_after_min=STALE, now=NOW)
-        expected = brute_force(random_stations, query)
+        found = find_nearest(connection, query, speed_kmh=SPEED, stale_after_min=STALE, now=NOW)
+        expected = brute_force(rows, query)
         assert [s.code for s in found] == [code for code, _ in expected], (lon, lat, filters)
         for got, (_, distance) in zip(found, expected, strict=True):
             assert got.distance_m == pytest.approx(distance, abs=0.5)
@@ -233,3 +258,25 @@ def test_open_share_sizes_the_first_batch_from_the_hours_at_that_hour(session, t
     night = NearestQuery(116.40, 39.90, k=5, open="now", at=wednesday.replace(hour=3))
     answer = find_nearest(session, night, speed_kmh=SPEED, stale_after_min=STALE)
     assert [s.code for s in answer] == ["N0", "N1", "N2"]
+
+
+def test_prepared_statements_recover_when_server_or_record_forgets(random_stations):
+    engine, rows = random_stations
+    query = NearestQuery(lon=116.4, lat=39.9, at=NOW, services=("hot_water",))
+    expected = [code for code, _ in brute_force(rows, query)]
+
+    def codes(connection):
+        found = find_nearest(connection, query, speed_kmh=SPEED, stale_after_min=STALE, now=NOW)
+        return [s.code for s in found]
+
+    def prepared(connection):
+        sql = "SELECT count(*) FROM pg_prepared_statements"
+        return connection.exec_driver_sql(sql).scalar_one()
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        assert codes(connection) == expected and prepared(connection) == 1
+        connection.exec_driver_sql("DEALLOCATE ALL")  # the server forgets (as behind a pooler)
+        assert codes(connection) == expected and prepared(connection) == 0
+        assert codes(connection) == expected and prepared(connection) == 1  # prepared again
+        connection.connection.info.clear()  # the record is lost, the statement is not
+        assert codes(connection) == expected and prepared(connection) == 1
