@@ -73,6 +73,8 @@ class Station(Base):
     groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     opening_hours: Mapped[str] = mapped_column(Text)
     stars: Mapped[int | None] = mapped_column(SmallInteger)
+    # Units with places (maximum > 0), kept by triggers on station_capacity (migration 0007)
+    units: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     stars_reviewed_on: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(Text, server_default="active")
     source: Mapped[str | None] = mapped_column(Text)
@@ -99,6 +101,16 @@ class Station(Base):
         Index("ix_stations_services", "services", postgresql_using="gin"),
         Index("ix_stations_groups", "groups", postgresql_using="gin"),
         Index("ix_stations_district_code", "district_code"),
+        # one distance index per unit, over the stations having it (see locator.nearest)
+        *(
+            Index(
+                f"ix_stations_geog_{unit}",
+                "geog",
+                postgresql_using="gist",
+                postgresql_where=text(f"units @> '{{{unit}}}'::text[]"),
+            )
+            for unit in vocab.UNITS
+        ),
     )
 
 

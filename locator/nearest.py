@@ -36,7 +36,6 @@ from locator.errors import ConfigError
 from locator.hours import SHANGHAI, HoursState, evaluate
 from locator.sphere import SPHERE_SLACK
 
-RARE_UNIT_SHARE = 0.05  # below this share of stations having a unit, start from the unit
 MAX_K = 50
 EARLIEST_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # opening hours are judged in this range
 LATEST_AT = dt.datetime(2100, 12, 31, tzinfo=dt.UTC)
@@ -192,9 +191,7 @@ FROM stations s,
 _GEOD = Geod(ellps="WGS84")
 
 
-def _where(
-    query: NearestQuery, room: Literal["any", "known", "unknown"], *, rare_unit: bool = False
-) -> str:
+def _where(query: NearestQuery, room: Literal["any", "known", "unknown"]) -> str:
     clauses = ["s.status = 'active'"]
     if query.services:
         clauses.append("s.services @> CAST(%(services)s AS text[])")
@@ -207,30 +204,23 @@ def _where(
     if query.max_distance_m is not None:
         clauses.append("ST_DWithin(s.geog, q.g, %(max_distance_m)s)")
     if query.unit is not None:
-        # The unit is written into the statement (a vocabulary word, checked): which unit is
-        # asked for decides the plan, so a prepared statement must not leave it to a parameter.
+        # The unit is written into the statement (a vocabulary word, checked), in the very form
+        # of the predicate of its distance index (migration 0007): the walk in distance order
+        # then meets only the stations that have the unit, however few they are.
         if query.unit not in vocab.UNITS:
             raise ConfigError(f"unit {query.unit!r} is not one of {sorted(vocab.UNITS)}")
-        unit = f"'{query.unit}'"
+        clauses.append(f"s.units @> '{{{query.unit}}}'::text[]")
         fresh = "c.reported_at >= %(fresh_after)s"
         value, condition = {
             "any": ("c.maximum", "TRUE"),
             "known": ("c.maximum - c.occupied - c.held", fresh),
             "unknown": ("c.maximum", f"(c.reported_at IS NULL OR NOT {fresh})"),
         }[room]
-        if rare_unit:
-            # Few stations have this unit: start from them (a semi-join, then a small sort).
-            clauses.append(
-                f"s.id IN (SELECT c.station_id FROM station_capacity c WHERE c.unit = {unit} "
-                f"AND {value} >= %(free)s AND {condition})"
-            )
-        else:
-            # Most stations have it: walk the distance index and test each station; a scalar
-            # subquery keeps the planner from turning this into a join that loses the order.
-            clauses.append(
-                f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
-                f"AND c.unit = {unit} AND {condition}) >= %(free)s"
-            )
+        # A scalar subquery keeps the planner from turning this into a join that loses the order.
+        clauses.append(
+            f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
+            f"AND c.unit = '{query.unit}' AND {condition}) >= %(free)s"
+        )
     return " WHERE " + " AND ".join(clauses)
 
 
@@ -259,9 +249,8 @@ def find_nearest(
     """
     now = now or dt.datetime.now(dt.UTC)
     at = query.at or now
-    rare = query.unit is not None and _is_rare_unit(session, query.unit)
     open_share = 1.0 if query.open == "any" else _open_share(session, at)
-    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, rare, open_share)
+    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, open_share)
     if query.unit is None:
         return _search(session, context, "any", query.k)
     known = _search(session, context, "known", query.k)
@@ -278,12 +267,7 @@ class _Context:
     stale_after_min: dict[str, float]
     now: dt.datetime
     at: dt.datetime
-    rare_unit: bool
     open_share: float = 1.0
-
-
-_RARE_CACHE: dict[tuple[str, str], tuple[float, bool]] = {}
-_RARE_CACHE_TTL_S = 60.0
 
 
 def _connection(session: Session | Connection) -> Connection:
@@ -300,7 +284,7 @@ def _open_share(session: Session | Connection, at: dt.datetime) -> float:
     """The share of active stations open at the hour of ``at``, weighted by how many stations
     share each hours string; counted at most every ten minutes per database and hour.
 
-    Like :func:`_is_rare_unit` it only sizes the first search batch, never the answer.
+    It only sizes the first search batch, never the answer.
     """
     hour = at.astimezone(SHANGHAI).replace(minute=30, second=0, microsecond=0)
     key = (str(_connection(session).engine.url), hour)
@@ -319,32 +303,6 @@ def _open_share(session: Session | Connection, at: dt.datetime) -> float:
     return share
 
 
-def _is_rare_unit(session: Session | Connection, unit: str) -> bool:
-    """Whether fewer than ``RARE_UNIT_SHARE`` of the stations have ``unit``.
-
-    It decides how the search starts, so only the speed depends on it, never the answer; it is
-    counted at most once a minute per database and unit, and the count stops at the threshold.
-    """
-    key = (str(_connection(session).engine.url), unit)
-    cached = _RARE_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < _RARE_CACHE_TTL_S:
-        return cached[1]
-    stations = session.execute(
-        text("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'stations'::regclass")
-    ).scalar_one()
-    threshold = int(float(stations) * RARE_UNIT_SHARE) + 1
-    with_unit = session.execute(
-        text(
-            "SELECT count(*) FROM (SELECT 1 FROM station_capacity "
-            "WHERE unit = :unit AND maximum > 0 LIMIT :threshold) s"
-        ),
-        {"unit": unit, "threshold": threshold},
-    ).scalar_one()
-    rare = int(with_unit) < threshold
-    _RARE_CACHE[key] = (time.monotonic(), rare)
-    return rare
-
-
 def _search(
     session: Session | Connection,
     context: _Context,
@@ -358,7 +316,7 @@ def _search(
     the ``k`` returned, so the Python work per question stays close to ``k`` rows.
     """
     query = context.query
-    sql = f"{_SELECT}{_where(query, room, rare_unit=context.rare_unit)} ORDER BY s.geog <-> q.g"
+    sql = f"{_SELECT}{_where(query, room)} ORDER BY s.geog <-> q.g"
     params: dict[str, Any] = {
         "lon": query.lon,
         "lat": query.lat,

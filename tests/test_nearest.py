@@ -274,9 +274,35 @@ def test_prepared_statements_recover_when_server_or_record_forgets(random_statio
         return connection.exec_driver_sql(sql).scalar_one()
 
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("DEALLOCATE ALL")  # a pooled connection: start with none
+        connection.connection.info.clear()
         assert codes(connection) == expected and prepared(connection) == 1
         connection.exec_driver_sql("DEALLOCATE ALL")  # the server forgets (as behind a pooler)
         assert codes(connection) == expected and prepared(connection) == 0
         assert codes(connection) == expected and prepared(connection) == 1  # prepared again
         connection.connection.info.clear()  # the record is lost, the statement is not
         assert codes(connection) == expected and prepared(connection) == 1
+
+
+def test_stations_know_their_units_through_every_capacity_change(session, tmp_path):
+    from locator import capacity
+
+    features = [
+        station("U1", 116.40, 39.90, seats=4, beds=10),
+        station("U2", 116.41, 39.90, seats=0, chargers=2),
+    ]
+    load_file(session, "stations", write_geojson(tmp_path / "u.geojson", features))
+
+    def units():
+        rows = session.execute(text("SELECT code, units FROM stations ORDER BY code"))
+        return dict(rows.all())
+
+    assert units() == {"U1": ["bed", "seat"], "U2": ["charger"]}
+    capacity.set_maximum(session, "U1", "bed", 0, actor="t", now=NOW)
+    capacity.set_maximum(session, "U2", "seat", 3, actor="t", now=NOW)
+    assert units() == {"U1": ["seat"], "U2": ["charger", "seat"]}
+    capacity.check_in(session, "U2", "seat", actor="t", now=NOW)  # counts leave units alone
+    session.execute(text("DELETE FROM station_capacity WHERE unit = 'charger'"))
+    assert units() == {"U1": ["seat"], "U2": ["seat"]}
+    bed = NearestQuery(lon=116.40, lat=39.90, unit="bed", at=NOW)
+    assert find_nearest(session, bed, speed_kmh=SPEED, stale_after_min=STALE, now=NOW) == []
