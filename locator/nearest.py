@@ -249,8 +249,12 @@ def find_nearest(
     """
     now = now or dt.datetime.now(dt.UTC)
     at = query.at or now
-    open_share = 1.0 if query.open == "any" else _open_share(session, at)
-    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, open_share)
+    open_share, closed = 1.0, None
+    if query.open == "now":
+        closed = _closed_hours(session, at)
+    if query.open == "on_arrival" or (query.open == "now" and closed is None):
+        open_share = _open_share(session, at)
+    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, open_share, closed)
     if query.unit is None:
         return _search(session, context, "any", query.k)
     known = _search(session, context, "known", query.k)
@@ -268,39 +272,63 @@ class _Context:
     now: dt.datetime
     at: dt.datetime
     open_share: float = 1.0
+    closed_hours: tuple[str, ...] | None = None  # passed over in SQL (open now only)
 
 
 def _connection(session: Session | Connection) -> Connection:
     return session.connection() if isinstance(session, Session) else session
 
 
-_OPEN_CACHE: dict[tuple[str, dt.datetime], tuple[float, float]] = {}
-_OPEN_CACHE_TTL_S = 600.0
+_HOURS_TTL_S = 600.0
+_HOURS_IN_USE: dict[str, tuple[float, dict[str, int]]] = {}
+_CLOSED: dict[tuple[str, dt.datetime], tuple[str, ...]] = {}
 OPEN_SHARE_FLOOR = 0.02
 OPEN_BATCH_MAX = 400
+CLOSED_LIST_MAX = 5_000
+
+
+def _hours_in_use(session: Session | Connection) -> tuple[str, dict[str, int]]:
+    """The database's key and how many active stations post each opening-hours string,
+    counted at most every ten minutes per database (stations share a handful of strings)."""
+    key = str(_connection(session).engine.url)
+    cached = _HOURS_IN_USE.get(key)
+    if cached is None or time.monotonic() - cached[0] >= _HOURS_TTL_S:
+        rows = session.execute(
+            text("SELECT opening_hours, count(*) FROM stations WHERE status = 'active' GROUP BY 1")
+        ).all()
+        cached = (time.monotonic(), {hours: int(n) for hours, n in rows})
+        _HOURS_IN_USE[key] = cached
+    return key, cached[1]
 
 
 def _open_share(session: Session | Connection, at: dt.datetime) -> float:
     """The share of active stations open at the hour of ``at``, weighted by how many stations
-    share each hours string; counted at most every ten minutes per database and hour.
-
-    It only sizes the first search batch, never the answer.
-    """
+    share each hours string. It only sizes the first search batch, never the answer."""
+    _, counts = _hours_in_use(session)
     hour = at.astimezone(SHANGHAI).replace(minute=30, second=0, microsecond=0)
-    key = (str(_connection(session).engine.url), hour)
-    cached = _OPEN_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < _OPEN_CACHE_TTL_S:
-        return cached[1]
-    rows = session.execute(
-        text("SELECT opening_hours, count(*) FROM stations WHERE status = 'active' GROUP BY 1")
-    ).all()
-    total = sum(int(n) for _, n in rows)
-    opened = sum(int(n) for hours, n in rows if evaluate(hours, hour).state == "open")
-    share = opened / total if total else 1.0
-    if len(_OPEN_CACHE) > 512:
-        _OPEN_CACHE.clear()
-    _OPEN_CACHE[key] = (time.monotonic(), share)
-    return share
+    total = sum(counts.values())
+    opened = sum(n for hours, n in counts.items() if evaluate(hours, hour).state == "open")
+    return opened / total if total else 1.0
+
+
+def _closed_hours(session: Session | Connection, at: dt.datetime) -> tuple[str, ...] | None:
+    """The hours strings in use that are not open at ``at`` (its minute), for SQL to pass over
+    stations closed now; None when there are too many strings to list.
+
+    Exact whatever the list's age: a string missing from it (posted since it was counted)
+    is only not passed over, and every row is judged in Python too.
+    """
+    key, counts = _hours_in_use(session)
+    if len(counts) > CLOSED_LIST_MAX:
+        return None
+    minute = at.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+    closed = _CLOSED.get((key, minute))
+    if closed is None:
+        closed = tuple(sorted(h for h in counts if evaluate(h, minute).state != "open"))
+        if len(_CLOSED) > 64:
+            _CLOSED.clear()
+        _CLOSED[(key, minute)] = closed
+    return closed
 
 
 def _search(
@@ -316,8 +344,13 @@ def _search(
     the ``k`` returned, so the Python work per question stays close to ``k`` rows.
     """
     query = context.query
-    sql = f"{_SELECT}{_where(query, room)} ORDER BY s.geog <-> q.g"
+    where = _where(query, room)
+    if context.closed_hours:
+        # stations closed now, by their hours string: passed over inside the index walk
+        where += " AND NOT (s.opening_hours = ANY(CAST(%(closed_hours)s AS text[])))"
+    sql = f"{_SELECT}{where} ORDER BY s.geog <-> q.g"
     params: dict[str, Any] = {
+        "closed_hours": list(context.closed_hours or ()),
         "lon": query.lon,
         "lat": query.lat,
         "services": list(query.services),
@@ -329,11 +362,12 @@ def _search(
         "fresh_after": context.now
         - dt.timedelta(minutes=context.stale_after_min.get(query.unit or "seat", 30.0)),
     }
-    # Without an opening-hours filter nearly every row is an answer: ask for a few spare rows
-    # (the ellipsoid may reorder near-ties); with one, many rows may be closed, so ask for more.
-    # A share of stations open at that hour (estimated, see _open_share) sizes the first batch
-    # so that it usually holds k open ones: at night one larger batch instead of several.
-    if query.open == "any":
+    # Without an opening-hours filter, or with the stations closed now passed over in SQL,
+    # nearly every row is an answer: ask for a few spare rows (the ellipsoid may reorder
+    # near-ties). Open on arrival, many rows may be closed, so ask for more: a share of stations
+    # open at that hour (estimated, see _open_share) sizes the first batch so that it usually
+    # holds k open ones (at night one larger batch instead of several).
+    if query.open == "any" or context.closed_hours is not None:
         limit = k + 3
     else:
         wanted = math.ceil((k + 3) / max(context.open_share, OPEN_SHARE_FLOOR) * 1.25)
@@ -394,6 +428,7 @@ _TYPES = {
     "min_stars": "int4",
     "free": "int4",
     "fresh_after": "timestamptz",
+    "closed_hours": "text[]",
 }
 
 

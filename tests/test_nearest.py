@@ -242,7 +242,7 @@ def test_bad_queries_name_the_parameter(kwargs, message):
 
 
 def test_open_share_sizes_the_first_batch_from_the_hours_at_that_hour(session, tmp_path):
-    from locator.nearest import _OPEN_CACHE, _open_share
+    from locator.nearest import _HOURS_IN_USE, _closed_hours, _open_share
 
     features = [station(f"N{i}", 116.40 + i * 0.001, 39.90) for i in range(3)]
     features += [
@@ -251,13 +251,24 @@ def test_open_share_sizes_the_first_batch_from_the_hours_at_that_hour(session, t
     ]
     session.execute(text("UPDATE stations SET status = 'closed'"))  # only these twelve count
     load_file(session, "stations", write_geojson(tmp_path / "s.geojson", features))
-    _OPEN_CACHE.clear()
+    _HOURS_IN_USE.clear()
     wednesday = dt.datetime(2026, 11, 18, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert _open_share(session, wednesday.replace(hour=3)) == pytest.approx(3 / 12)
     assert _open_share(session, wednesday.replace(hour=10, minute=45)) == pytest.approx(1.0)
+    assert _closed_hours(session, wednesday.replace(hour=3)) == ("Mo-Fr 09:00-18:00",)
+    assert _closed_hours(session, wednesday.replace(hour=10, minute=45)) == ()
     night = NearestQuery(116.40, 39.90, k=5, open="now", at=wednesday.replace(hour=3))
     answer = find_nearest(session, night, speed_kmh=SPEED, stale_after_min=STALE)
     assert [s.code for s in answer] == ["N0", "N1", "N2"]
+    # Hours posted after the strings were counted: the answer stays exact all the same.
+    session.execute(
+        text("UPDATE stations SET opening_hours = 'Mo-Su 02:00-04:00' WHERE code = 'O0'")
+    )
+    session.execute(
+        text("UPDATE stations SET opening_hours = 'Mo-Su 05:00-23:00' WHERE code = 'N2'")
+    )
+    answer = find_nearest(session, night, speed_kmh=SPEED, stale_after_min=STALE)
+    assert [s.code for s in answer] == ["N0", "O0", "N1"]  # N0 and O0 both 0 m: by code
 
 
 def test_prepared_statements_recover_when_server_or_record_forgets(random_stations):
