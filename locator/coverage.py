@@ -76,7 +76,7 @@ from sqlalchemy.orm import Session
 from locator import vocab
 from locator.errors import ConfigError
 from locator.hours import SHANGHAI, evaluate
-from locator.nearest import EARLIEST_AT, LATEST_AT, unit_states
+from locator.nearest import EARLIEST_AT, LATEST_AT, is_stale
 from locator.sphere import SPHERE_SLACK, chord_for_metres, metres_for_chord, unit_xyz
 
 log = logging.getLogger(__name__)
@@ -918,46 +918,24 @@ def read_stations(
     """Every active station with its sign and capacity per unit (free None when stale: the
     nearest query's rule, judged at ``now``)."""
     result = conn.execute(text(_STATIONS_SQL))
-    at = {name: i for i, name in enumerate(result.keys())}
-    sign = [
-        (name, at[name])
-        for name in (
-            "code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours",
-            "stars", "district_code", "updated_at", "lon", "lat",
-        )
-    ]  # fmt: skip
-    figures = [
-        (unit, at[f"{unit}_max"], at[f"{unit}_occupied"], at[f"{unit}_at"], at[f"{unit}_held"])
-        for unit in vocab.UNITS
-    ]
-    records = []
-    for row in result.all():
-        record = {name: row[i] for name, i in sign}
-        record["services"], record["groups"] = list(row[at["services"]]), list(row[at["groups"]])
-        record["open"] = None
-        raw = {
-            unit: (row[i_max], row[i_occupied], row[i_at], row[i_held])
-            for unit, i_max, i_occupied, i_at, i_held in figures
-            if row[i_max] is not None
-        }
-        capacity = unit_states(raw, now=now, stale_after_min=stale_after_min)
-        for unit in vocab.UNITS:
-            state_of_unit = capacity.get(unit)
-            record[f"{unit}_max"] = state_of_unit.maximum if state_of_unit else 0
-            record[f"{unit}_free"] = state_of_unit.free if state_of_unit else None
-            record[f"{unit}_reported_at"] = state_of_unit.reported_at if state_of_unit else None
-        record["places"] = sum(record[f"{unit}_max"] for unit in SUPPLY_UNITS)
-        records.append(record)
-    columns = [
-        "code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours", "stars",
-        "district_code", "open", "updated_at", "lon", "lat",
-        *(f"{u}_{c}" for u in vocab.UNITS for c in ("max", "free", "reported_at")), "places",
-    ]  # fmt: skip
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    for unit in vocab.UNITS:
-        frame[f"{unit}_free"] = frame[f"{unit}_free"].astype("Int64")
+    raw = pd.DataFrame(result.all(), columns=list(result.keys()))
+    sign = ["code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours"]
+    frame = raw[[*sign, "stars", "district_code"]].copy()
     frame["stars"] = frame["stars"].astype("Int64")
-    frame["open"] = frame["open"].astype("boolean")
+    frame["open"] = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    frame["updated_at"] = raw["updated_at"]
+    frame["lon"] = raw["lon"].astype(np.float64)
+    frame["lat"] = raw["lat"].astype(np.float64)
+    for unit in vocab.UNITS:
+        has = raw[f"{unit}_max"].notna()
+        maximum = raw[f"{unit}_max"].fillna(0).astype(np.int64)
+        reported = pd.to_datetime(raw[f"{unit}_at"], utc=True)
+        stale = is_stale(reported, now=now, limit_min=stale_after_min.get(unit, 30.0))
+        free = maximum - raw[f"{unit}_occupied"].fillna(0) - raw[f"{unit}_held"].fillna(0)
+        frame[f"{unit}_max"] = maximum
+        frame[f"{unit}_free"] = free.astype("Int64").mask(stale | ~has)
+        frame[f"{unit}_reported_at"] = reported
+    frame["places"] = sum(frame[f"{unit}_max"] for unit in SUPPLY_UNITS)
     geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
+import pandas as pd
 import psycopg2.errors
 from pyproj import Geod
 from sqlalchemy import Connection, text
@@ -533,14 +534,24 @@ def _answer(
     )
 
 
+def is_stale(reported: Any, *, now: dt.datetime, limit_min: float) -> Any:
+    """The one staleness rule: a count never reported (None / NaT), or reported more than
+    ``limit_min`` minutes before ``now``, is stale. ``reported`` is a datetime or a pandas
+    Series of them (then a boolean Series comes back)."""
+    limit = dt.timedelta(minutes=limit_min)
+    if isinstance(reported, pd.Series):
+        return reported.isna() | (pd.Timestamp(now) - reported > limit)
+    return reported is None or now - reported > limit
+
+
 def unit_states(
     raw: Any, *, now: dt.datetime, stale_after_min: dict[str, float]
 ) -> dict[str, UnitState]:
     """Capacity per unit from ``{unit: [maximum, occupied, reported_at, held]}`` (JSON or
     dict; ``reported_at`` an ISO string, a datetime or None; ``held`` optional, 0 when absent).
 
-    The one staleness rule: a count never reported, or older than its unit's limit in
-    ``stale_after_min`` (``Settings.stale_after()``), is stale, so its free places are unknown.
+    A stale count (:func:`is_stale`, with its unit's limit in ``stale_after_min``, as
+    ``Settings.stale_after()`` gives) has unknown free places.
     """
     data = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
     units = {}
@@ -552,7 +563,6 @@ def unit_states(
             if isinstance(reported_at, dt.datetime) or reported_at is None
             else dt.datetime.fromisoformat(reported_at)
         )
-        limit = dt.timedelta(minutes=stale_after_min.get(unit, 30.0))
-        stale = reported is None or now - reported > limit
+        stale = is_stale(reported, now=now, limit_min=stale_after_min.get(unit, 30.0))
         units[unit] = UnitState(int(maximum), int(occupied), reported, stale, held)
     return units
