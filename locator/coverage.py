@@ -1742,7 +1742,7 @@ def _gaps(
     )
     gaps = _merge_gaps(gap_cells)
     heat_cells = shown[uncovered >= options.privacy_k]
-    centres = shapely.centroid(heat_cells.geometry.to_numpy())
+    centres = _cell_points(heat_cells.geometry.to_numpy(), shapely.centroid)
     heat = pd.DataFrame(
         {
             "lon": shapely.get_x(centres),
@@ -1751,6 +1751,22 @@ def _gaps(
         }
     )
     return gap_cells, gaps, heat
+
+
+def _cell_points(
+    cells: npt.NDArray[np.object_], general: Callable[[Any], npt.NDArray[np.object_]]
+) -> npt.NDArray[np.object_]:
+    """A point of each cell: for an axis-aligned rectangle (the usual grid cell) the middle of
+    its bounds, which is both its centroid and inside it; ``general`` for any other shape."""
+    bounds = shapely.bounds(cells)
+    width, height = bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]
+    rectangle = (shapely.get_num_coordinates(cells) == 5) & np.isclose(
+        shapely.area(cells), width * height, rtol=1e-12, atol=0.0
+    )
+    points = shapely.points((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
+    if not rectangle.all():
+        points[~rectangle] = general(cells[~rectangle])
+    return points
 
 
 def _union_of_cells(cells: npt.NDArray[np.object_]) -> shapely.Geometry:
@@ -1772,7 +1788,7 @@ def _merge_gaps(gap_cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs="EPSG:4326")
     merged = shapely.get_parts(_union_of_cells(gap_cells.geometry.to_numpy()))
     merged = merged[shapely.get_type_id(merged) == shapely.GeometryType.POLYGON.value]
-    inner = shapely.point_on_surface(gap_cells.geometry.to_numpy())
+    inner = _cell_points(gap_cells.geometry.to_numpy(), shapely.point_on_surface)
     cell_i, gap_i = shapely.STRtree(merged).query(inner, predicate="within")
     owner = np.full(len(gap_cells), -1)
     owner[cell_i] = gap_i

@@ -590,3 +590,21 @@ def test_another_gap_threshold_redraws_only_the_gaps(layout):
     assert list(redrawn.gap_cells["code"]) == list(direct.gap_cells["code"]) == [cell_of(H6)]
     assert redrawn.options.gap_threshold == 12
     pd.testing.assert_frame_equal(redrawn.heat, direct.heat)
+
+
+def test_cell_points_are_centroids_of_rectangles_and_inside_other_cells():
+    import shapely
+
+    from locator.coverage import _cell_points
+
+    cells = np.array(
+        [
+            shapely.box(116.0, 39.0, 116.01, 39.01),
+            shapely.Polygon([(0, 0), (4, 0), (4, 1), (1, 1), (1, 4), (0, 4)]),  # an L
+            shapely.Polygon([(0, 0), (2, 0), (3, 1), (0, 1)]),  # 4 corners, not a rectangle
+        ]
+    )
+    centres = _cell_points(cells, shapely.centroid)
+    assert shapely.equals_exact(centres, shapely.centroid(cells), tolerance=1e-12).all()
+    inner = _cell_points(cells, shapely.point_on_surface)
+    assert shapely.within(inner, cells).all()
