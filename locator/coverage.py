@@ -1252,6 +1252,7 @@ def _run_local(
 ) -> list[_ChunkResult]:
     """The chunks on this machine's cores: two at a time on two cores (the KD-tree searches
     and numpy release the GIL), in order."""
+    report("measuring", 0.0)
     bounds = _chunk_bounds(len(lon), size)
     context.stations.tree, context.stations.xyz  # built once, before the threads share them  # noqa: B018
 
