@@ -192,7 +192,9 @@ FROM stations s,
 _GEOD = Geod(ellps="WGS84")
 
 
-def _where(query: NearestQuery, room: Literal["any", "known", "unknown"]) -> str:
+def _where(
+    query: NearestQuery, room: Literal["any", "known", "unknown"], *, scarce: bool = False
+) -> str:
     clauses = ["s.status = 'active'"]
     if query.services:
         clauses.append("s.services @> CAST(%(services)s AS text[])")
@@ -217,11 +219,19 @@ def _where(query: NearestQuery, room: Literal["any", "known", "unknown"]) -> str
             "known": ("c.maximum - c.occupied - c.held", fresh),
             "unknown": ("c.maximum", f"(c.reported_at IS NULL OR NOT {fresh})"),
         }[room]
-        # A scalar subquery keeps the planner from turning this into a join that loses the order.
-        clauses.append(
-            f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
-            f"AND c.unit = '{query.unit}' AND {condition}) >= %(free)s"
-        )
+        if scarce:
+            # Few stations qualify (at night hardly any count is fresh): start from them.
+            clauses.append(
+                "s.id IN (SELECT c.station_id FROM station_capacity c WHERE "
+                f"c.unit = '{query.unit}' AND {value} >= %(free)s AND {condition})"
+            )
+        else:
+            # Most do: walk the distance index and test each station; a scalar subquery keeps
+            # the planner from turning this into a join that loses the order.
+            clauses.append(
+                f"(SELECT {value} FROM station_capacity c WHERE c.station_id = s.id "
+                f"AND c.unit = '{query.unit}' AND {condition}) >= %(free)s"
+            )
     return " WHERE " + " AND ".join(clauses)
 
 
@@ -255,7 +265,10 @@ def find_nearest(
         closed = _closed_hours(session, at)
     if query.open == "on_arrival" or (query.open == "now" and closed is None):
         open_share = _open_share(session, at)
-    context = _Context(query, speed_kmh[query.mode], stale_after_min, now, at, open_share, closed)
+    shares = {} if query.unit is None else _room_shares(session, query.unit, stale_after_min, now)
+    context = _Context(
+        query, speed_kmh[query.mode], stale_after_min, now, at, open_share, closed, shares
+    )
     if query.unit is None:
         return _search(session, context, "any", query.k)
     known = _search(session, context, "known", query.k)
@@ -274,6 +287,7 @@ class _Context:
     at: dt.datetime
     open_share: float = 1.0
     closed_hours: tuple[str, ...] | None = None  # passed over in SQL (open now only)
+    room_share: dict[str, float] = field(default_factory=dict)  # see _room_shares
 
 
 def _connection(session: Session | Connection) -> Connection:
@@ -312,6 +326,37 @@ def _open_share(session: Session | Connection, at: dt.datetime) -> float:
     return opened / total if total else 1.0
 
 
+SCARCE_SHARE = 0.05  # below this share of a unit's stations qualifying, start from them
+_ROOM_TTL_S = 60.0
+_ROOM_SHARES: dict[tuple[str, str], tuple[float, dict[str, float]]] = {}
+
+
+def _room_shares(
+    session: Session | Connection, unit: str, stale_after_min: dict[str, float], now: dt.datetime
+) -> dict[str, float]:
+    """Of the stations having ``unit``, the share with a fresh count and a free place
+    (``known``) and the share whose count is stale (``unknown``); counted at most once a
+    minute per database and unit. It only chooses how a search starts, never the answer."""
+    key = (str(_connection(session).engine.url), unit)
+    cached = _ROOM_SHARES.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _ROOM_TTL_S:
+        return cached[1]
+    fresh_after = now - dt.timedelta(minutes=stale_after_min.get(unit, 30.0))
+    row = session.execute(
+        text(
+            "SELECT count(*), "
+            "count(*) FILTER (WHERE reported_at >= :fresh AND maximum - occupied - held >= 1), "
+            "count(*) FILTER (WHERE reported_at IS NULL OR reported_at < :fresh) "
+            "FROM station_capacity WHERE unit = :unit AND maximum > 0"
+        ),
+        {"unit": unit, "fresh": fresh_after},
+    ).one()
+    total = int(row[0]) or 1
+    shares = {"known": int(row[1]) / total, "unknown": int(row[2]) / total}
+    _ROOM_SHARES[key] = (time.monotonic(), shares)
+    return shares
+
+
 def _closed_hours(session: Session | Connection, at: dt.datetime) -> tuple[str, ...] | None:
     """The hours strings in use that are not open at ``at`` (its minute), for SQL to pass over
     stations closed now; None when there are too many strings to list.
@@ -345,11 +390,14 @@ def _search(
     the ``k`` returned, so the Python work per question stays close to ``k`` rows.
     """
     query = context.query
-    where = _where(query, room)
+    scarce = room != "any" and context.room_share.get(room, 1.0) < SCARCE_SHARE
+    where = _where(query, room, scarce=scarce)
     if context.closed_hours:
         # stations closed now, by their hours string: passed over inside the index walk
         where += " AND NOT (s.opening_hours = ANY(CAST(%(closed_hours)s AS text[])))"
-    sql = f"{_SELECT}{where} ORDER BY s.geog <-> q.g"
+    # "+ 0" for scarce rows: sorting the few found beats walking the index past all the others
+    order = "(s.geog <-> q.g) + 0" if scarce else "s.geog <-> q.g"
+    sql = f"{_SELECT}{where} ORDER BY {order}"
     params: dict[str, Any] = {
         "closed_hours": list(context.closed_hours or ()),
         "lon": query.lon,
@@ -381,7 +429,9 @@ def _search(
     try:
         while True:
             batch = f"{sql} LIMIT {int(limit)} OFFSET {int(offset)}"
-            if offset == 0:
+            # Scarce rows go unprepared: their plan depends on how few qualify at that moment,
+            # which only a plan made for the values at hand knows.
+            if offset == 0 and not scarce:
                 _execute_prepared(cursor, connection.info, batch, params)
             else:
                 cursor.execute(batch, params)

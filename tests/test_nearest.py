@@ -9,7 +9,7 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from locator import vocab
+from locator import nearest, vocab
 from locator.db import session_scope
 from locator.errors import ConfigError
 from locator.hours import evaluate
@@ -160,17 +160,28 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("filters", FILTERS, ids=[str(i) for i in range(len(FILTERS))])
-@pytest.mark.parametrize("path", ["transaction", "autocommit"])
-def test_matches_brute_force_geodesic_search(random_stations, filters, path):
-    """In a transaction (statements sent as they are) and in autocommit as the service's read
-    pool does (first batches prepared once per connection, then run on a cached plan)."""
+# "scarce" only where there is a capacity search to start from the qualifying stations
+CASES = [
+    pytest.param(filters, path, id=f"{path}-{i}")
+    for path in ("transaction", "autocommit", "scarce")
+    for i, filters in enumerate(FILTERS)
+    if path != "scarce" or "unit" in filters
+]
+
+
+@pytest.mark.parametrize(("filters", "path"), CASES)
+def test_matches_brute_force_geodesic_search(random_stations, filters, path, monkeypatch):
+    """In a transaction (statements sent as they are), in autocommit as the service's read
+    pool does (first batches prepared once per connection, then run on a cached plan), and
+    with every capacity search starting from the qualifying stations (as when few do)."""
     engine, rows = random_stations
-    options = {"isolation_level": "AUTOCOMMIT"} if path == "autocommit" else {}
+    if path == "scarce":
+        monkeypatch.setattr(nearest, "SCARCE_SHARE", 2.0)
+    options = {"isolation_level": "AUTOCOMMIT"} if path != "transaction" else {}
     with engine.connect().execution_options(**options) as connection:
         _compare_with_brute_force(connection, rows, filters)
         prepared = connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
-        assert (prepared.scalar_one() > 0) == (path == "autocommit")
+        assert (prepared.scalar_one() > 0) == (path != "transaction")
 
 
 def _compare_with_brute_force(connection, rows, filters):
