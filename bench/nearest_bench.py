@@ -554,6 +554,56 @@ def measure_direct(
     return results
 
 
+# -- f. capacity searches when no count is fresh ------------------------------------------------
+@dataclass
+class StaleResult:
+    mix: Mix
+    product: Summary  # as find_nearest decides (few qualify: start from them)
+    walk: Summary  # the distance index walked past every station (SCARCE_SHARE = 0)
+
+
+def measure_stale(
+    db: BenchDatabase, points: np.ndarray, settings: Settings, cap_s: float
+) -> list[StaleResult]:
+    """Capacity searches when no count is fresh (as at night, when keepers do not report),
+    on a read connection as the API uses, and the same with the index walked past every
+    station, the way these searches went before; the live state is restored after."""
+    from locator import nearest
+
+    set_live_occupancy(db, fresh_share=0.0)
+    engine = make_read_engine(db.url, 2)
+    speeds, stale = settings.speed_kmh(), settings.stale_after()
+    results = []
+    try:
+        with engine.connect() as connection:
+
+            def timed(queries: Sequence[NearestQuery], seconds: float) -> Summary:
+                took = []
+                for query in bounded(queries, seconds):
+                    began = time.perf_counter()
+                    find_nearest(connection, query, speed_kmh=speeds, stale_after_min=stale)
+                    took.append(time.perf_counter() - began)
+                return Summary.of_seconds(took)
+
+            for mix in (m for m in MIXES if "unit" in m.filters):
+                queries = [mix.query(float(lon), float(lat)) for lon, lat in points]
+                nearest._ROOM_SHARES.clear()
+                timed(queries[:2], cap_s)  # the share count and the first plans
+                product = timed(queries, cap_s / 2)
+                saved = nearest.SCARCE_SHARE
+                nearest.SCARCE_SHARE = 0.0
+                try:
+                    walk = timed(queries[:20], cap_s / 2)
+                finally:
+                    nearest.SCARCE_SHARE = saved
+                results.append(StaleResult(mix, product, walk))
+                log.info("stale %-6s p50 %.2f ms (walk %.2f ms)", mix.name, product.p50, walk.p50)
+    finally:
+        engine.dispose()
+        set_live_occupancy(db)
+    return results
+
+
 # -- d. the service -------------------------------------------------------------------------------
 @dataclass
 class OneClientResult:
@@ -952,6 +1002,7 @@ class Run:
     bare: list[BareResult] = field(default_factory=list)
     whatifs: list[WhatIfResult] = field(default_factory=list)
     direct: list[DirectResult] = field(default_factory=list)
+    stale: list[StaleResult] = field(default_factory=list)
     one_client: dict[str, list[OneClientResult]] = field(default_factory=dict)
     throughput: list[ThroughputResult] = field(default_factory=list)
     kd: KdResult | None = None
@@ -1010,6 +1061,8 @@ def run_bench(config: Config) -> Run:
                         profile_direct(db, points, settings, mixes, 3 if config.quick else 8)
                     )
         run_service(run, db, points)
+        with phase(run, "f. capacity searches, no count fresh"):
+            run.stale = measure_stale(db, points, settings, config.phase_cap_s)
     finally:
         run.finished = dt.datetime.now(dt.UTC)
         run.load_after = " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -1155,6 +1208,7 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
     _report_floors(run, add)
     _report_direct(run, add, bare)
     _report_service(run, add, bare)
+    _report_stale(run, add)
     _report_whatifs(run, add)
     _report_profiles(run, add)
     text = "\n".join(lines) + "\n"
@@ -1391,6 +1445,34 @@ def _report_direct(run: Run, add: Callable[[str], None], bare: BareResult) -> No
             rows,
         )
     )
+    add("")
+
+
+def _report_stale(run: Run, add: Callable[[str], None]) -> None:
+    add("## f. Capacity searches when no count is fresh (as at night)")
+    add("")
+    add(
+        "Every count made stale (20 % reported one to six hours ago, the rest never); "
+        "find_nearest on a read connection as the API uses. *as shipped*: few stations of the "
+        "unit have a fresh count with room, so the search starts from them; *index walk*: the "
+        "same questions with the distance index walked past every station, as these searches "
+        "went before (at most 20 questions)."
+    )
+    add("")
+    rows = [
+        (
+            r.mix.label,
+            r.product.n,
+            fmt(r.product.p50),
+            fmt(r.product.p99),
+            r.walk.n,
+            fmt(r.walk.p50),
+            f"{r.walk.p50 / r.product.p50:.0f}×" if r.product.p50 else "–",
+        )
+        for r in run.stale
+    ]
+    header = ["mix", "n", "as shipped p50 ms", "p99", "n", "index walk p50 ms", "walk ÷ shipped"]
+    add(markdown_table(header, rows))
     add("")
 
 
