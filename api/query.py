@@ -43,7 +43,12 @@ def parse_query(model: type[M], request: Request) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        errors = []
+        for error in exc.errors(include_url=False):
+            error = {**error, "loc": ("query", *error["loc"])}
+            if error["type"] == "missing":  # its "input" is the whole query: name the field only
+                error["input"] = None
+            errors.append(error)
         raise RequestValidationError(errors) from None
 
 

@@ -91,7 +91,7 @@ def test_gcj02_in_and_out(client, stations_line):
         ({"lon": 116.4, "lat": 39.9, "service": "sauna"}, "service 'sauna'"),
         ({"lon": 116.4, "lat": 39.9, "at": "2025-11-25T22:40:00"}, "must carry a time zone"),
         ({"lon": 116.4, "lat": 39.9, "coordsys": "mars"}, "coordsys 'mars'"),
-        ({"lat": 39.9}, "lon"),
+        ({"lat": 39.9}, "lon: Field required"),
     ],
 )
 def test_bad_requests_are_422_problems_naming_the_parameter(client, params, needle):
