@@ -9,6 +9,7 @@ bad input raises FastAPI's own ``RequestValidationError`` (a 422 problem respons
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar, get_args, get_origin
 
 from fastapi import Request
@@ -24,14 +25,11 @@ def _is_list(annotation: Any) -> bool:
     return any(_is_list(arg) for arg in get_args(annotation))
 
 
+@cache
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
-    cached: frozenset[str] | None = model.__dict__.get("__query_lists__")
-    if cached is None:
-        cached = frozenset(
-            name for name, field in model.model_fields.items() if _is_list(field.annotation)
-        )
-        model.__query_lists__ = cached  # type: ignore[attr-defined]
-    return cached
+    return frozenset(
+        name for name, field in model.model_fields.items() if _is_list(field.annotation)
+    )
 
 
 def parse_query(model: type[M], request: Request) -> M:

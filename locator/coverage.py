@@ -1472,6 +1472,7 @@ class Suppression:
 
     reasons: dict[str, npt.NDArray[np.object_]]
     outside_hidden: dict[str, bool]
+    outside: dict[str, int]  # workers outside every area of each level
 
 
 def suppression_pattern(
@@ -1574,6 +1575,7 @@ def suppression_pattern(
     return Suppression(
         {name: reason[first[li] : first[li + 1]].copy() for li, name in enumerate(names)},
         {name: bool(hidden[n_areas + li]) for li, name in enumerate(names)},
+        {name: int(outside.get(name, 0)) for name in names},
     )
 
 
@@ -1689,9 +1691,8 @@ def _totals(
         totals[f"areas_{name}_suppressed_complementary"] = int(
             (table["suppressed_reason"] == COMPLEMENTARY).sum()
         )
-        outside = total - int(np.asarray(workers)[result.area[name] >= 0].sum())
         hide_outside = suppression.outside_hidden.get(name, False)
-        totals[f"workers_outside_{name}"] = None if hide_outside else outside
+        totals[f"workers_outside_{name}"] = None if hide_outside else suppression.outside[name]
         for radius in options.radii_m:
             label = radius_label(radius)
             share = shown[f"share_{label}"].astype(float)

@@ -207,11 +207,9 @@ def _where(
     if query.max_distance_m is not None:
         clauses.append("ST_DWithin(s.geog, q.g, %(max_distance_m)s)")
     if query.unit is not None:
-        # The unit is written into the statement (a vocabulary word, checked), in the very form
-        # of the predicate of its distance index (migration 0007): the walk in distance order
-        # then meets only the stations that have the unit, however few they are.
-        if query.unit not in vocab.UNITS:
-            raise ConfigError(f"unit {query.unit!r} is not one of {sorted(vocab.UNITS)}")
+        # The unit is written into the statement (a vocabulary word: NearestQuery checked it),
+        # in the very form of the predicate of its distance index (migration 0007): the walk
+        # in distance order then meets only the stations that have the unit, however few.
         clauses.append(f"s.units @> '{{{query.unit}}}'::text[]")
         fresh = "c.reported_at >= %(fresh_after)s"
         value, condition = {
@@ -306,14 +304,23 @@ def _hours_in_use(session: Session | Connection) -> tuple[str, dict[str, int]]:
     """The database's key and how many active stations post each opening-hours string,
     counted at most every ten minutes per database (stations share a handful of strings)."""
     key = str(_connection(session).engine.url)
-    cached = _HOURS_IN_USE.get(key)
-    if cached is None or time.monotonic() - cached[0] >= _HOURS_TTL_S:
+
+    def count() -> dict[str, int]:
         rows = session.execute(
             text("SELECT opening_hours, count(*) FROM stations WHERE status = 'active' GROUP BY 1")
         ).all()
-        cached = (time.monotonic(), {hours: int(n) for hours, n in rows})
-        _HOURS_IN_USE[key] = cached
-    return key, cached[1]
+        return {hours: int(n) for hours, n in rows}
+
+    return key, _kept(_HOURS_IN_USE, key, _HOURS_TTL_S, count)
+
+
+def _kept(store: dict[Any, tuple[float, Any]], key: Any, ttl_s: float, compute: Any) -> Any:
+    """``compute()``, kept in ``store`` under ``key`` and computed again after ``ttl_s``."""
+    cached = store.get(key)
+    if cached is None or time.monotonic() - cached[0] >= ttl_s:
+        cached = (time.monotonic(), compute())
+        store[key] = cached
+    return cached[1]
 
 
 def _open_share(session: Session | Connection, at: dt.datetime) -> float:
@@ -337,23 +344,24 @@ def _room_shares(
     """Of the stations having ``unit``, the share with a fresh count and a free place
     (``known``) and the share whose count is stale (``unknown``); counted at most once a
     minute per database and unit. It only chooses how a search starts, never the answer."""
+
+    def count() -> dict[str, float]:
+        fresh_after = now - dt.timedelta(minutes=stale_after_min.get(unit, 30.0))
+        row = session.execute(
+            text(
+                "SELECT count(*), "
+                "count(*) FILTER (WHERE reported_at >= :fresh "
+                "AND maximum - occupied - held >= 1), "
+                "count(*) FILTER (WHERE reported_at IS NULL OR reported_at < :fresh) "
+                "FROM station_capacity WHERE unit = :unit AND maximum > 0"
+            ),
+            {"unit": unit, "fresh": fresh_after},
+        ).one()
+        total = int(row[0]) or 1
+        return {"known": int(row[1]) / total, "unknown": int(row[2]) / total}
+
     key = (str(_connection(session).engine.url), unit)
-    cached = _ROOM_SHARES.get(key)
-    if cached is not None and time.monotonic() - cached[0] < _ROOM_TTL_S:
-        return cached[1]
-    fresh_after = now - dt.timedelta(minutes=stale_after_min.get(unit, 30.0))
-    row = session.execute(
-        text(
-            "SELECT count(*), "
-            "count(*) FILTER (WHERE reported_at >= :fresh AND maximum - occupied - held >= 1), "
-            "count(*) FILTER (WHERE reported_at IS NULL OR reported_at < :fresh) "
-            "FROM station_capacity WHERE unit = :unit AND maximum > 0"
-        ),
-        {"unit": unit, "fresh": fresh_after},
-    ).one()
-    total = int(row[0]) or 1
-    shares = {"known": int(row[1]) / total, "unknown": int(row[2]) / total}
-    _ROOM_SHARES[key] = (time.monotonic(), shares)
+    shares: dict[str, float] = _kept(_ROOM_SHARES, key, _ROOM_TTL_S, count)
     return shares
 
 

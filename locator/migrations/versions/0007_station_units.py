@@ -38,24 +38,20 @@ _REFRESH = """
 def upgrade() -> None:
     op.execute("ALTER TABLE stations ADD COLUMN units text[] NOT NULL DEFAULT '{}'")
     op.execute(_REFRESH.format(ids="SELECT id FROM stations"))
-    op.execute(
-        f"""
-        CREATE FUNCTION station_units_of_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            {_REFRESH.format(ids="SELECT DISTINCT station_id AS id FROM changed")};
-            RETURN NULL;
-        END $$
-        """
-    )
-    op.execute(
-        f"""
-        CREATE FUNCTION station_units_of_row() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            {_REFRESH.format(ids="SELECT NEW.station_id AS id")};
-            RETURN NULL;
-        END $$
-        """
-    )
+    functions = {
+        "station_units_of_changed": "SELECT DISTINCT station_id AS id FROM changed",
+        "station_units_of_row": "SELECT NEW.station_id AS id",
+    }
+    for function, ids in functions.items():
+        op.execute(
+            f"""
+            CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                {_REFRESH.format(ids=ids)};
+                RETURN NULL;
+            END $$
+            """
+        )
     op.execute(
         "CREATE TRIGGER station_capacity_units_insert AFTER INSERT ON station_capacity "
         "REFERENCING NEW TABLE AS changed FOR EACH STATEMENT "
