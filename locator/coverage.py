@@ -91,6 +91,8 @@ DEFAULT_CHUNK_SIZE = 250_000
 MAX_RADIUS_M = 50_000.0
 MAX_CATCHMENT_M = 3_000.0
 """Largest 2SFCA catchment: the pairs within it grow with its square."""
+SPATIAL_ORDER_SIDE = 256
+"""Cells per side of the grid :func:`_spatial_order` sorts homes by (256**2 keys fit 16 bits)."""
 PAIR_BLOCK = 50_000
 """Homes per block when listing catchment pairs (bounds their memory)."""
 SERIES_MAX_M = 20_000.0
@@ -532,17 +534,18 @@ class _Lattice:
     def build(cls, geoms: npt.NDArray[np.object_]) -> _Lattice | None:
         if len(geoms) == 0:
             return None
-        parts = shapely.get_parts(geoms)
-        if len(parts) != len(geoms) or (shapely.get_type_id(parts) != 3).any():
-            return None  # some area is not one polygon
-        if (shapely.get_num_interior_rings(parts) > 0).any() or (
-            shapely.get_num_coordinates(parts) != 5
-        ).any():
+        kind = shapely.get_type_id(geoms)
+        polygon = (kind == shapely.GeometryType.POLYGON.value) | (
+            (kind == shapely.GeometryType.MULTIPOLYGON.value)
+            & (shapely.get_num_geometries(geoms) == 1)
+        )
+        # one polygon of five coordinates: one closed ring of four corners, no holes
+        if not polygon.all() or (shapely.get_num_coordinates(geoms) != 5).any():
             return None
-        bounds = shapely.bounds(parts)
+        bounds = shapely.bounds(geoms)
         if ((bounds[:, 2] <= bounds[:, 0]) | (bounds[:, 3] <= bounds[:, 1])).any():
             return None
-        ring = shapely.get_coordinates(parts).reshape(len(parts), 5, 2)[:, :4]
+        ring = shapely.get_coordinates(geoms).reshape(len(geoms), 5, 2)[:, :4]
         on_x = (ring[..., 0] == bounds[:, [0]]) | (ring[..., 0] == bounds[:, [2]])
         on_y = (ring[..., 1] == bounds[:, [1]]) | (ring[..., 1] == bounds[:, [3]])
         if not (on_x & on_y).all():
@@ -863,22 +866,28 @@ class Homes(NamedTuple):
     ids: IntArray
 
 
+def _copy_out(conn: Connection, statement: str) -> io.BytesIO:
+    """What a ``COPY … TO STDOUT`` sends, in memory (binary COPY skips the text encoding and
+    decoding of every value, a bytea's hex most of all)."""
+    raw = io.BytesIO()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(statement, raw)
+    finally:
+        cursor.close()
+    return raw
+
+
 def read_homes(conn: Connection) -> Homes:
     """Every worker home, with a binary COPY.
 
     psycopg2 hands a COPY over one row at a time, so the rows go straight into an in-memory
     file (a C call each, 24 bytes of payload a home) and are decoded at once at the end.
     """
-    raw = io.BytesIO()
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(
-            "COPY (SELECT id, ST_X(geom), ST_Y(geom), workers FROM worker_homes) "
-            "TO STDOUT WITH (FORMAT binary)",
-            raw,
-        )
-    finally:
-        cursor.close()
+    raw = _copy_out(
+        conn, "COPY (SELECT id, ST_X(geom), ST_Y(geom), workers FROM worker_homes) "
+        "TO STDOUT WITH (FORMAT binary)",
+    )  # fmt: skip
     data = raw.getbuffer()
     count = max(len(data) - _COPY_HEADER - _COPY_TRAILER, 0) // _RECORD.itemsize
     records = np.frombuffer(data, dtype=_RECORD, count=count, offset=_COPY_HEADER)
@@ -917,8 +926,15 @@ def read_stations(
 ) -> gpd.GeoDataFrame:
     """Every active station with its sign and capacity per unit (free None when stale: the
     nearest query's rule, judged at ``now``)."""
-    result = conn.execute(text(_STATIONS_SQL))
-    raw = pd.DataFrame(result.all(), columns=list(result.keys()))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_STATIONS_SQL)
+        # plain tuples: pandas probes every SQLAlchemy Row for namedtuple fields, slowly
+        raw = pd.DataFrame.from_records(
+            cursor.fetchall(), columns=[column[0] for column in cursor.description]
+        )
+    finally:
+        cursor.close()
     sign = ["code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours"]
     frame = raw[[*sign, "stars", "district_code"]].copy()
     frame["stars"] = frame["stars"].astype("Int64")
@@ -960,7 +976,7 @@ def select_stations(
     when = options.evaluation_time()
     at = when or now
     states = {
-        hours: {"open": True, "closed": False}.get(evaluate(hours, at).state)
+        hours: {"open": True, "closed": False}.get(evaluate(hours, at, next_change=False).state)
         for hours in chosen["opening_hours"].unique()
     }
     chosen["open"] = chosen["opening_hours"].map(states).astype("boolean")
@@ -1097,14 +1113,25 @@ def _read_homes_beside(engine_or_session: Engine | Session | Connection) -> Futu
 
 
 def _cached_payload(conn: Connection, fingerprint: str) -> bytes | None:
-    """The stored places of the homes for these versions, if any."""
+    """The stored places of the homes for these versions, if any (a binary COPY: the
+    payload's bytes as they are, not as hex text)."""
     if not fingerprint:
         return None
-    payload = conn.execute(
-        text("SELECT payload FROM home_area_cache WHERE name = :name AND versions = :versions"),
-        {"name": _HOME_AREAS, "versions": fingerprint},
-    ).scalar_one_or_none()
-    return None if payload is None else bytes(payload)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        query = cursor.mogrify(
+            "SELECT payload FROM home_area_cache WHERE name = %s AND versions = %s",
+            (_HOME_AREAS, fingerprint),
+        ).decode()
+    finally:
+        cursor.close()
+    data = _copy_out(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT binary)").getbuffer()
+    at = _COPY_HEADER
+    fields = int.from_bytes(data[at : at + 2], "big", signed=True)
+    if fields != 1:
+        return None  # the trailer's -1: no row
+    size = int.from_bytes(data[at + 2 : at + 6], "big", signed=True)
+    return None if size < 0 else bytes(data[at + 6 : at + 6 + size])
 
 
 def _home_areas_of(
@@ -1242,6 +1269,28 @@ def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n)) for start in range(0, n, size)] or [(0, 0)]
 
 
+def _spatial_order(lon: FloatArray, lat: FloatArray) -> npt.NDArray[np.intp]:
+    """An order of the points that keeps near ones together: by cell of a 256 x 256 grid over
+    their bounds (a 16-bit key, so numpy's stable sort is a radix sort), then as given.
+
+    KD-tree searches of points in this order touch far fewer tree nodes one after another
+    (the cache holds them), and a block of homes spans a region, not the whole country.
+    """
+    if len(lon) == 0:
+        return np.arange(0)
+    side = SPATIAL_ORDER_SIDE
+    cols = _bucket(lon, side)
+    rows = _bucket(lat, side)
+    key = (rows * side + cols).astype(np.uint16)
+    return np.argsort(key, kind="stable")
+
+
+def _bucket(values: FloatArray, side: int) -> npt.NDArray[np.int64]:
+    low, high = float(values.min()), float(values.max())
+    scale = side / (high - low) if high > low else 0.0
+    return np.minimum(((values - low) * scale).astype(np.int64), side - 1)
+
+
 def _run_local(
     context: _Context,
     lon: FloatArray,
@@ -1251,15 +1300,17 @@ def _run_local(
     areas: dict[str, IntArray],
 ) -> list[_ChunkResult]:
     """The chunks on this machine's cores: two at a time on two cores (the KD-tree searches
-    and numpy release the GIL), in order."""
+    and numpy release the GIL). Homes go in :func:`_spatial_order`; the result is one chunk
+    in the homes' own order."""
     report("measuring", 0.0)
+    order = _spatial_order(lon, lat)
     bounds = _chunk_bounds(len(lon), size)
     context.stations.tree, context.stations.xyz  # built once, before the threads share them  # noqa: B018
 
     def one(span: tuple[int, int]) -> _ChunkResult:
-        start, stop = span
-        known = {name: index[start:stop] for name, index in areas.items()}
-        return _compute_chunk(context, lon[start:stop], lat[start:stop], known)
+        homes = order[span[0] : span[1]]
+        known = {name: index[homes] for name, index in areas.items()}
+        return _compute_chunk(context, lon[homes], lat[homes], known)
 
     threads = max(1, min(os.cpu_count() or 1, len(bounds)))
     results = []
@@ -1267,7 +1318,21 @@ def _run_local(
         for done, result in enumerate(pool.map(one, bounds), start=1):
             results.append(result)
             report("measuring", done / len(bounds))
-    return results
+    return [_in_home_order(_combine(results), order)]
+
+
+def _in_home_order(result: _Combined, order: npt.NDArray[np.intp]) -> _ChunkResult:
+    """Results of homes taken in ``order`` put back in the homes' own order. Each home's
+    pairs stay together and by station, so sums over them add up in the same order."""
+    distance = np.empty_like(result.distance_m)
+    distance[order] = result.distance_m
+    area = {}
+    for name, index in result.area.items():
+        area[name] = np.empty_like(index)
+        area[name][order] = index
+    return _ChunkResult(
+        distance, area, order[result.pair_home].astype(np.int32), result.pair_station
+    )
 
 
 @contextmanager
@@ -1353,36 +1418,49 @@ def _access_per_home(
     return np.asarray(access, dtype=np.float64)
 
 
-def _weighted_p90(
-    index: IntArray,
-    distance: FloatArray,
-    workers: IntArray,
-    n: int,
-    by_distance: npt.NDArray[np.intp],
-) -> FloatArray:
+class _DistanceOrder(NamedTuple):
+    """The homes with a finite distance, nearest first (ties in home order), with their
+    distances and workers in that order: sorted once, shared by every level's percentile."""
+
+    homes: npt.NDArray[np.intp]
+    distance: FloatArray
+    workers: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, distance: FloatArray, workers: IntArray) -> _DistanceOrder:
+        order = np.argsort(distance, kind="stable")
+        ordered = distance[order]
+        count = int(np.count_nonzero(np.isfinite(ordered)))  # inf (no station) sorts last
+        homes = order[:count]
+        return cls(homes, ordered[:count], workers[homes].astype(np.int64))
+
+
+def _weighted_p90(index: IntArray, n: int, by: _DistanceOrder) -> FloatArray:
     """Per group: the smallest distance within which at least 90 % of its workers live.
 
-    ``by_distance`` orders the homes by distance (ties in home order), once for every level;
-    a stable sort by group then keeps that order within each group, and for up to 65,536
-    groups it is numpy's radix sort.
+    A stable sort of the homes in distance order by group keeps that order within each
+    group; for up to 65,536 groups it is numpy's radix sort.
     """
     out = np.full(n, np.nan)
-    idx = index[by_distance]
-    keep = (idx >= 0) & np.isfinite(distance[by_distance])
-    if not keep.any():
+    idx = index[by.homes]
+    inside = idx >= 0
+    if not inside.any():
         return out
-    homes, idx = by_distance[keep], idx[keep]
+    positions = None if inside.all() else np.flatnonzero(inside)
+    if positions is not None:
+        idx = idx[positions]
     small = n <= np.iinfo(np.uint16).max + 1
     order = np.argsort(idx.astype(np.uint16) if small else idx, kind="stable")
-    homes, idx = homes[order], idx[order]
-    w = workers[homes].astype(np.int64)
+    positions = order if positions is None else positions[order]
+    idx = idx[order]
+    w = by.workers[positions]
     cum = np.cumsum(w)
     starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
     groups = idx[starts]
     totals = np.add.reduceat(w, starts)
     base = np.where(starts > 0, cum[starts - 1], 0)
     target = base + -(-9 * totals // 10)  # ceil(0.9 W) in integers
-    out[groups] = distance[homes[np.searchsorted(cum, target, side="left")]]
+    out[groups] = by.distance[positions[np.searchsorted(cum, target, side="left")]]
     return out
 
 
@@ -1396,7 +1474,7 @@ def _area_table(
     station_index: IntArray,
     supply: FloatArray,
     reasons: npt.NDArray[np.object_],
-    by_distance: npt.NDArray[np.intp],
+    by_distance: _DistanceOrder,
 ) -> gpd.GeoDataFrame:
     n = len(level.table)
     inside = index >= 0
@@ -1425,7 +1503,7 @@ def _area_table(
     sum_d = np.bincount(idx[finite], weights=(w * dist)[finite], minlength=n)
     w_finite = np.bincount(idx[finite], weights=w[finite], minlength=n)
     frame["mean_m"] = np.divide(sum_d, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
-    frame["p90_m"] = _weighted_p90(index, result.distance_m, workers, n, by_distance)
+    frame["p90_m"] = _weighted_p90(index, n, by_distance)
     sum_a = np.bincount(idx, weights=w * access[inside], minlength=n)
     frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
     frame["suppressed"] = pd.notna(reasons)
@@ -1615,7 +1693,7 @@ def _build_report(
     supply = context.stations.supply
     access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
     station_lon, station_lat = context.stations.lon, context.stations.lat
-    by_distance = np.argsort(result.distance_m, kind="stable")
+    by_distance = _DistanceOrder.of(result.distance_m, workers)
     suppression = _suppression(options, context, workers, result)
     tables = {}
     for name in dict.fromkeys((*options.levels, "grid")):
@@ -1658,7 +1736,7 @@ def _totals(
     access: FloatArray,
     supply: FloatArray,
     tables: dict[str, gpd.GeoDataFrame],
-    by_distance: npt.NDArray[np.intp],
+    by_distance: _DistanceOrder,
     suppression: Suppression,
 ) -> dict[str, Any]:
     """Figures for all homes together; blank when there are fewer than ``privacy_k``, and
@@ -1681,7 +1759,7 @@ def _totals(
         totals[f"uncovered_{label}"] = total - got
         totals[f"share_{label}"] = got / total if total else None
     totals["mean_m"] = float((w * dist)[finite].sum() / w[finite].sum()) if finite.any() else None
-    p90 = _weighted_p90(np.zeros(len(dist), np.int32), dist, workers, 1, by_distance)[0]
+    p90 = _weighted_p90(np.zeros(len(dist), np.int32), 1, by_distance)[0]
     totals["p90_m"] = None if np.isnan(p90) else float(p90)
     totals["access_2sfca"] = float((w * access).sum() / total) if total else None
     for name, table in tables.items():

@@ -81,7 +81,7 @@ def station_status(
             }
             if when:
                 reported.append(when)
-        state = evaluate(r.opening_hours, now).state
+        state = evaluate(r.opening_hours, now, next_change=False).state
         stations.append(
             {
                 "station_id": r.code,

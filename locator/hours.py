@@ -133,7 +133,11 @@ def syntax_problem(expression: str) -> str | None:
 
 
 def evaluate(
-    expression: str | None, at: dt.datetime, *, calendar: HolidayCalendar | None = None
+    expression: str | None,
+    at: dt.datetime,
+    *,
+    calendar: HolidayCalendar | None = None,
+    next_change: bool = True,
 ) -> HoursState:
     """Evaluate opening hours at one time, with China's holidays and make-up working days.
 
@@ -147,6 +151,9 @@ def evaluate(
         Hours change on whole minutes: the answer is that of the minute ``at`` falls in.
     calendar : HolidayCalendar, optional
         Holiday calendar; the one built from ``data/calendar`` by default.
+    next_change : bool, default True
+        False when only the state is wanted: ``next_change`` is then None, and the calendar
+        is read only around ``at`` (not up to a year ahead).
 
     Returns
     -------
@@ -173,15 +180,17 @@ def evaluate(
     if expression is None or not expression.strip():
         return HoursState("unknown", None, "no opening hours")
     cal = calendar if calendar is not None else default_calendar()
-    return _evaluate_minute(expression, cal, local)
+    return _evaluate_minute(expression, cal, local, next_change)
 
 
 @lru_cache(maxsize=65536)
-def _evaluate_minute(expression: str, cal: HolidayCalendar, local: dt.datetime) -> HoursState:
+def _evaluate_minute(
+    expression: str, cal: HolidayCalendar, local: dt.datetime, next_change: bool = True
+) -> HoursState:
     analysis = _analyse(expression)
     if analysis.base is None:
         return HoursState("unknown", None, "unparseable hours")
-    return _evaluate(analysis, cal, local)
+    return _evaluate(analysis, cal, local, next_change)
 
 
 def _local_time(at: dt.datetime) -> dt.datetime:
@@ -413,13 +422,16 @@ def _spans(
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def _evaluate(analysis: _Analysis, cal: HolidayCalendar, local: dt.datetime) -> HoursState:
-    """State, comment and next change at the naive Shanghai time ``local``."""
+def _evaluate(
+    analysis: _Analysis, cal: HolidayCalendar, local: dt.datetime, next_change: bool = True
+) -> HoursState:
+    """State, comment and (with ``next_change``) next change at the naive Shanghai time
+    ``local``."""
     base = analysis.base
     assert base is not None
     sens = analysis.sensitivity
     day = local.date()
-    horizon = local + _HORIZON
+    horizon = local + (_HORIZON if next_change else _STATE_ONLY)
     if sens is None or not _window_special(cal, sens, day):
         end = _ordinary_until(analysis, cal, day, horizon)
         intervals = base.intervals(local, end)
@@ -438,13 +450,17 @@ def _evaluate(analysis: _Analysis, cal: HolidayCalendar, local: dt.datetime) -> 
         comment = next((c for _, c in results if c), "")
         end = local
         change = None
-    if change is None and end < horizon:
+    if not next_change:
+        change = None
+    elif change is None and end < horizon:
         change = _next_change(analysis, cal, end, horizon, state)
     return HoursState(state, change.replace(tzinfo=SHANGHAI) if change else None, comment or None)
 
 
 _TOO_COMPLEX = "hours too complex to evaluate on holidays or make-up working days"
 _HORIZON = dt.timedelta(days=HORIZON_DAYS)
+_STATE_ONLY = dt.timedelta(days=1)
+"""How far ahead a state-only evaluation reads (the state's interval starts at ``local``)."""
 _MIDNIGHT = dt.time()
 
 
@@ -455,7 +471,9 @@ def _ordinary_until(
     if analysis.walk_daily:
         nxt: dt.date | None = day + dt.timedelta(1)
     elif analysis.sensitivity is not None:
-        nxt = _next_special(cal, analysis.sensitivity, day + dt.timedelta(1))
+        nxt = _next_special(
+            cal, analysis.sensitivity, day + dt.timedelta(1), horizon.date() + dt.timedelta(2)
+        )
     else:
         return horizon
     return min(dt.datetime.combine(nxt, _MIDNIGHT), horizon) if nxt else horizon
@@ -567,11 +585,12 @@ def _window_note(cal: HolidayCalendar, sens: _Sensitivity, day: dt.date) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _next_special(cal: HolidayCalendar, sens: _Sensitivity, start: dt.date) -> dt.date | None:
-    """The first day from ``start`` whose window is special, within the horizon, or None."""
+def _next_special(
+    cal: HolidayCalendar, sens: _Sensitivity, start: dt.date, end: dt.date
+) -> dt.date | None:
+    """The first day in ``[start, end)`` whose window is special, or None."""
     if sens.school:
         return start
-    end = start + dt.timedelta(days=HORIZON_DAYS + 2)
     shifts = sorted({k + s for k in sens.ph_offsets | {0} for s in (0, 1)})
     first = start - dt.timedelta(days=shifts[-1])
     last = end - dt.timedelta(days=shifts[0])

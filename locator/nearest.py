@@ -329,7 +329,9 @@ def _open_share(session: Session | Connection, at: dt.datetime) -> float:
     _, counts = _hours_in_use(session)
     hour = at.astimezone(SHANGHAI).replace(minute=30, second=0, microsecond=0)
     total = sum(counts.values())
-    opened = sum(n for hours, n in counts.items() if evaluate(hours, hour).state == "open")
+    opened = sum(
+        n for hours, n in counts.items() if evaluate(hours, hour, next_change=False).state == "open"
+    )
     return opened / total if total else 1.0
 
 
@@ -378,7 +380,9 @@ def _closed_hours(session: Session | Connection, at: dt.datetime) -> tuple[str, 
     minute = at.astimezone(SHANGHAI).replace(second=0, microsecond=0)
     closed = _CLOSED.get((key, minute))
     if closed is None:
-        closed = tuple(sorted(h for h in counts if evaluate(h, minute).state != "open"))
+        closed = tuple(
+            sorted(h for h in counts if evaluate(h, minute, next_change=False).state != "open")
+        )
         if len(_CLOSED) > 64:
             _CLOSED.clear()
         _CLOSED[(key, minute)] = closed

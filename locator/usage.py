@@ -242,7 +242,7 @@ def idle_stations(session: Session, *, now: dt.datetime, days: float = 3.0) -> l
     for row in rows:
         if row.opening_hours not in open_at:
             open_at[row.opening_hours] = [
-                evaluate(row.opening_hours, at).state == "open" for at in checks
+                evaluate(row.opening_hours, at, next_change=False).state == "open" for at in checks
             ]
         first = bisect.bisect_left(checks, row.created_at)
         open_hours = sum(open_at[row.opening_hours][first:])

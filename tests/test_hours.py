@@ -267,6 +267,41 @@ def test_span_after_midnight_into_a_holiday() -> None:
     assert evaluate(nights, sh(2026, 10, 8, 19)).state == "open"
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "24/7",
+        OFFICE,
+        WEEKDAYS_AND_PH,
+        "Tu-Su 09:00-21:00",
+        "Mo-Su 18:00-02:00; PH off",
+        "Fr 20:00-02:00",
+        "Sa,PH 10:00-16:00",
+        "Mo-Fr 08:00-12:00,13:00-17:30; SH off",
+        "not hours",
+    ],
+)
+def test_state_only_evaluation_gives_the_same_state(expression: str) -> None:
+    # every 7 h 13 min across the National Day block, its make-up days and the year end
+    starts = (sh(2026, 9, 25), sh(2026, 12, 26))
+    for start in starts:
+        for step in range(60):
+            when = start + dt.timedelta(minutes=433 * step)
+            full = evaluate(expression, when)
+            state_only = evaluate(expression, when, next_change=False)
+            assert (state_only.state, state_only.note) == (full.state, full.note), when
+            assert state_only.next_change is None
+
+
+def test_state_only_evaluation_reads_the_calendar_around_at_only() -> None:
+    cal = HolidayCalendar()
+    result = evaluate(OFFICE, sh(2026, 11, 25, 12), calendar=cal, next_change=False)
+    assert result.state == "open"
+    assert 2027 not in cal._years  # the full evaluation looks a year ahead
+    evaluate(OFFICE, sh(2026, 11, 25, 12), calendar=cal)
+    assert 2027 in cal._years
+
+
 def test_make_up_day_is_evaluated_as_a_friday() -> None:
     hours = "Mo-Th 09:00-18:00; Fr 09:00-12:00"
     assert evaluate(hours, sh(2026, 10, 10, 11)).state == "open"
