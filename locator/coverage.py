@@ -67,6 +67,7 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import psycopg2
 import shapely
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, text
@@ -402,6 +403,8 @@ class _Stations:
         return {k: self.__dict__[k] for k in ("lon", "lat", "supply")}
 
 
+LATTICE_TABLE_MAX = 4_000_000
+"""Most lattice cells for a direct lookup table (int32: 16 MB at most)."""
 RASTER_MAX_CELLS = 2_000_000
 RASTER_TARGET_CELLS = 120_000
 """Most lookup-raster cells per area level (see :class:`_Raster`)."""
@@ -523,12 +526,16 @@ class _Lattice:
     """Areas that are axis-aligned rectangles, each exactly one cell of the lattice their
     edges make (a grid in degrees): a point strictly inside a lattice cell lies in that
     cell's area or in none, found by two binary searches. Points on an edge are left to the
-    outline test, so that on a shared edge the first area wins as everywhere else."""
+    outline test, so that on a shared edge the first area wins as everywhere else.
+
+    Up to :data:`LATTICE_TABLE_MAX` lattice cells, a table says each cell's area directly
+    (else a third binary search among the areas' cells finds it)."""
 
     xs: FloatArray
     ys: FloatArray
     keys: npt.NDArray[np.int64]
     areas: IntArray
+    table: IntArray | None = None
 
     @classmethod
     def build(cls, geoms: npt.NDArray[np.object_]) -> _Lattice | None:
@@ -566,7 +573,11 @@ class _Lattice:
         key = key[order]
         if (key[1:] == key[:-1]).any():
             return None  # two areas on one cell
-        return cls(xs, ys, key, order.astype(np.int32))
+        table = None
+        if len(xs) * len(ys) <= LATTICE_TABLE_MAX:
+            table = np.full(len(xs) * len(ys), -1, dtype=np.int32)
+            table[key] = order
+        return cls(xs, ys, key, order.astype(np.int32), table)
 
     def locate(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, npt.NDArray[np.intp]]:
         """Area per point (-1 for none) and the indices of the points on an edge, which
@@ -580,6 +591,9 @@ class _Lattice:
         inside = (col >= 0) & (col < len(self.xs) - 1) & (row >= 0) & (row < len(self.ys) - 1)
         at = np.flatnonzero(inside & ~on_edge)
         key = row[at].astype(np.int64) * len(self.xs) + col[at]
+        if self.table is not None:
+            out[at] = self.table[key]
+            return out, edge
         found = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
         hit = self.keys[found] == key
         out[at[hit]] = self.areas[found[hit]]
@@ -1082,9 +1096,12 @@ def read_snapshot(
             if locate and payload is not None and fingerprint:
                 home_areas = _home_areas_of(payload, ids, levels) or {}
             if locate and not home_areas:
-                home_areas = {
-                    name: _locate_in_blocks(level, lon, lat) for name, level in levels.items()
-                }
+                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="placing") as pool:
+                    placing = {  # levels side by side: GEOS and numpy's searches free the GIL
+                        name: pool.submit(_locate_in_blocks, level, lon, lat)
+                        for name, level in levels.items()
+                    }
+                    home_areas = {name: done.result() for name, done in placing.items()}
                 if fingerprint:
                     _cache_home_areas(engine_or_session, conn, fingerprint, ids, home_areas)
     updated = stations["updated_at"].max() if len(stations) else None
@@ -1164,23 +1181,39 @@ def _cache_home_areas(
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {"ids": ids, **home_areas}
     np.savez(buffer, **arrays)
-    statement = text(
-        "INSERT INTO home_area_cache (name, versions, payload) VALUES (:name, :versions, :payload) "
-        "ON CONFLICT (name) DO UPDATE SET versions = excluded.versions, "
-        "payload = excluded.payload, computed_at = now()"
-    )
-    values = {"name": _HOME_AREAS, "versions": fingerprint, "payload": buffer.getvalue()}
     try:
         if isinstance(engine_or_session, Engine):
             with engine_or_session.begin() as writer:
-                writer.execute(statement, values)
+                _store_payload(writer, fingerprint, buffer.getvalue())
         elif conn.get_isolation_level() == "AUTOCOMMIT":
-            conn.execute(statement, values)
+            _store_payload(conn, fingerprint, buffer.getvalue())
         else:
             with conn.begin_nested():
-                conn.execute(statement, values)
-    except SQLAlchemyError as exc:
+                _store_payload(conn, fingerprint, buffer.getvalue())
+    except (SQLAlchemyError, psycopg2.Error) as exc:
         log.warning("coverage: the homes' areas were not cached: %s", exc)
+
+
+def _store_payload(conn: Connection, fingerprint: str, payload: bytes) -> None:
+    """Replace the stored places with ``payload`` by a binary COPY: the bytes as they are,
+    where a bytea parameter goes as hex text, twice the size, encoded and decoded."""
+    conn.execute(text("DELETE FROM home_area_cache WHERE name = :name"), {"name": _HOME_AREAS})
+    stream = io.BytesIO()
+    stream.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
+    stream.write((3).to_bytes(2, "big"))
+    for value in (_HOME_AREAS.encode(), fingerprint.encode(), payload):
+        stream.write(len(value).to_bytes(4, "big"))
+        stream.write(value)
+    stream.write((-1).to_bytes(2, "big", signed=True))
+    stream.seek(0)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(
+            "COPY home_area_cache (name, versions, payload) FROM STDIN WITH (FORMAT binary)",
+            stream,
+        )
+    finally:
+        cursor.close()
 
 
 def _locate_in_blocks(level: _AreaLevel, lon: FloatArray, lat: FloatArray) -> IntArray:

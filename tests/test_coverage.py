@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from locator.coverage import (
     SERIES_MAX_M,
     CoverageOptions,
     CoverageReport,
+    _cache_home_areas,
+    _cached_payload,
+    _home_areas_of,
     _Lattice,
     _series_m,
     _union_of_cells,
@@ -295,6 +298,18 @@ def test_homes_placed_once_per_version_of_homes_and_areas(layout):
         text("SELECT versions, payload FROM home_area_cache WHERE name = 'homes'")
     ).one()
     assert cached.versions == first.fingerprint != ""
+    stored = _home_areas_of(bytes(cached.payload), read_homes(conn).ids, first.levels)
+    assert stored is not None and all(
+        np.array_equal(stored[name], first.home_areas[name]) for name in first.home_areas
+    )
+    # written again for other versions: the one row replaced (binary COPY after a delete)
+    _cache_home_areas(layout, conn, "other", read_homes(conn).ids, first.home_areas)
+    assert conn.execute(text("SELECT versions FROM home_area_cache")).scalars().all() == ["other"]
+    assert _cached_payload(conn, "other") == bytes(
+        conn.execute(text("SELECT payload FROM home_area_cache")).scalar_one()
+    )
+    assert _cached_payload(conn, first.fingerprint) is None
+    _cache_home_areas(layout, conn, first.fingerprint, read_homes(conn).ids, first.home_areas)
     # the next report reads the places from the store: shown by a place changed there
     ids = read_homes(conn).ids
     marked = {**first.home_areas, "district": np.full(len(ids), 1, dtype=np.int32)}
@@ -368,6 +383,12 @@ def test_a_grid_in_degrees_is_placed_by_its_lattice():
     assert np.array_equal(level.locate(lon, lat), expected)
     assert np.array_equal(level.locate_by_tree(lon, lat), expected)
     assert 0 < (expected >= 0).sum() < 5000
+    # a lattice too large for its lookup table finds the cells by binary search, alike
+    assert level.lattice.table is not None
+    searched = replace(level.lattice, table=None)
+    out, edge = searched.locate(lon, lat)
+    out[edge] = level.locate_by_tree(lon[edge], lat[edge])
+    assert np.array_equal(out, expected)
 
 
 def test_station_filters_and_opening_hours_change_the_answer(layout):
