@@ -51,8 +51,10 @@ def utilization_chart(rows: list[Utilization], path: Path, *, title: str) -> Pat
 def coverage_curve_chart(
     *,
     covered_before: float,
-    running_totals: list[float],
-    beyond: list[float],
+    running_totals: list[float | None],
+    adds: list[float | None],
+    beyond: list[float | None],
+    adds_beyond: list[float | None],
     demand_total: float,
     path: Path,
     title: str,
@@ -60,27 +62,29 @@ def coverage_curve_chart(
     """Workers covered against the number of new stations, with each station's gain as bars.
 
     The solid line is the plan; the dashed line is what further stations (chosen greedily)
-    would add, so the flattening shows where extra stations stop paying.
+    would add, so the flattening shows where extra stations stop paying. Figures hidden for
+    privacy (None) are left out: the lines join the totals shown, and hidden gains get no bar.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    totals = [covered_before, *running_totals]
-    extended = [totals[-1], *beyond]
-    gains = [totals[k + 1] - totals[k] for k in range(len(totals) - 1)]
-    gains_beyond = [extended[k + 1] - extended[k] for k in range(len(extended) - 1)]
     share = 100.0 / demand_total if demand_total else 0.0
-    figure, axes = plt.subplots(figsize=(10, 5), dpi=100)
     n = len(running_totals)
-    axes.plot(
-        range(n + 1), [t * share for t in totals], marker="o", color="#c0392b", label="the plan"
-    )
+
+    def shown(values: list[float | None], first_x: int) -> tuple[list[int], list[float]]:
+        points = [(first_x + i, v) for i, v in enumerate(values) if v is not None]
+        return [x for x, _ in points], [v for _, v in points]
+
+    figure, axes = plt.subplots(figsize=(10, 5), dpi=100)
+    x, totals = shown([covered_before, *running_totals], 0)
+    axes.plot(x, [t * share for t in totals], marker="o", color="#c0392b", label="the plan")
     if beyond:
+        x_beyond, totals_beyond = shown([running_totals[-1] if n else covered_before, *beyond], n)
         axes.plot(
-            range(n, n + len(beyond) + 1),
-            [t * share for t in extended],
+            x_beyond,
+            [t * share for t in totals_beyond],
             linestyle="--",
             color="#7f8c8d",
             label="further stations (greedy)",
@@ -89,9 +93,9 @@ def coverage_curve_chart(
     axes.set_ylabel("workers covered (% of all)")
     axes.grid(alpha=0.3)
     bars = axes.twinx()
-    bars.bar(range(1, n + 1), gains, color="#e67e22", alpha=0.35, label="workers each adds")
-    if gains_beyond:
-        bars.bar(range(n + 1, n + len(gains_beyond) + 1), gains_beyond, color="#95a5a6", alpha=0.35)
+    bars.bar(*shown(adds, 1), color="#e67e22", alpha=0.35, label="workers each adds")
+    if adds_beyond:
+        bars.bar(*shown(adds_beyond, n + 1), color="#95a5a6", alpha=0.35)
     bars.set_ylabel("workers each new station adds")
     lines, labels = axes.get_legend_handles_labels()
     bar_lines, bar_labels = bars.get_legend_handles_labels()

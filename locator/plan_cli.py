@@ -145,6 +145,8 @@ def write_files(view: PlanView, out: Path) -> dict[str, Path]:
 
 def print_plan(view: PlanView) -> None:
     """The ranked sites and the plan's figures, as a table."""
+    from locator.plans import count_text
+
     r = view.request
     where = f" in {r.district}" if r.district else ""
     table = Table(
@@ -160,17 +162,24 @@ def print_plan(view: PlanView) -> None:
             s["code"] + (" (required)" if s["required"] else ""),
             s["name"] or "",
             s["district_code"] or "",
-            f"{s['workers_added']:,.0f}",
-            f"{s['running_total']:,.0f}",
-            f"{s['running_total'] / total:.1%}",
+            count_text(s["workers_added"]),
+            count_text(s["running_total"]),
+            "hidden" if s["running_total"] is None else f"{s['running_total'] / total:.1%}",
         )
     console.print(table)
+    if view.privacy and (view.privacy["sites_suppressed"] or view.privacy["objective_suppressed"]):
+        console.print(
+            f"hidden: figures of fewer than {view.privacy['k']} workers, and those that would "
+            "let one be worked out from the others (worker homes are personal data)",
+            highlight=False,
+        )
     sizes = view.results.get("sizes", {})
     gap = "–" if view.gap is None else f"{view.gap:.4%}"
     bound = "–" if view.bound is None else f"{view.bound:,.0f}"
     console.print(
-        f"{view.status}: {view.objective:,.0f} more workers covered "
-        f"({view.covered_before:,.0f} → {view.covered_after:,.0f} of {view.demand_total:,.0f}); "
+        f"{view.status}: {count_text(view.objective)} more workers covered "
+        f"({view.covered_before:,.0f} → {count_text(view.covered_after)} of "
+        f"{view.demand_total:,.0f}); "
         f"bound {bound}, gap {gap}; reduced to {sizes.get('demand_merged', 0):,} demand × "
         f"{sizes.get('candidates_kept', 0):,} candidates; data {view.data_version}",
         highlight=False,
@@ -212,13 +221,15 @@ def compare(
 ) -> None:
     """Sites added and removed from plan A to plan B, and the covered workers of each."""
     from locator.db import session_scope
-    from locator.plans import compare_plans
+    from locator.plans import compare_plans, count_text
 
     with session_scope(_engine()) as session:
         diff = compare_plans(session, a, b)
     console.print(
-        f"plan {a}: {diff.covered_a:,.0f} workers covered; plan {b}: {diff.covered_b:,.0f} "
-        f"({diff.covered_difference:+,.0f})",
+        f"plan {a}: {count_text(diff.covered_a)} workers covered; plan {b}: "
+        f"{count_text(diff.covered_b)} ("
+        + ("hidden" if diff.covered_difference is None else f"{diff.covered_difference:+,.0f}")
+        + ")",
         highlight=False,
     )
     console.print(f"added in {b}: {', '.join(diff.added) or '–'}", highlight=False)
@@ -255,14 +266,14 @@ def demo_plan(out: Path | None = None) -> None:
     """The demo's siting plan: 30 new stations for Changping at 1,000 m, written next to the
     demo's coverage map (``maps/output/plans``)."""
     from locator.config import project_root
-    from locator.plans import PlanRequest
+    from locator.plans import PlanRequest, count_text
 
     out = out or project_root() / "maps" / "output" / "plans"
     request = PlanRequest(new_sites=30, radius_m=1000.0, district="昌平区", time_limit_s=60.0)
     view = run_plan(request, out=out, created_by="demo")
     console.print(
         f"\nSiting plan {view.id} for Changping (昌平区): 30 new stations within 1,000 m cover "
-        f"{view.objective:,.0f} more workers ({view.status}); ranked sites, coverage curve, "
+        f"{count_text(view.objective)} more workers ({view.status}); ranked sites, coverage curve, "
         f"map and GeoJSON/CSV in {out.resolve()}/ (`locator plan show {view.id}`)",
         highlight=False,
     )

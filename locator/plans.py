@@ -17,8 +17,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,8 @@ class PlanView:
     request: PlanRequest
     data_version: str
     status: str
-    objective: float
+    objective: float | None
+    """None when hidden: a plan of worker homes adding fewer than k workers in all."""
     bound: float | None
     gap: float | None
     covered_before: float
@@ -158,10 +159,12 @@ class PlanView:
     sites: list[dict[str, Any]]
     created_by: str | None
     created_at: dt.datetime
+    privacy: dict[str, Any] | None = None
+    """What :func:`protect_plan` hid (None: the figures as solved)."""
 
     @property
-    def covered_after(self) -> float:
-        return self.covered_before + self.objective
+    def covered_after(self) -> float | None:
+        return None if self.objective is None else self.covered_before + self.objective
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +182,7 @@ class PlanView:
             "timings": self.results.get("timings", {}),
             "curve_beyond": self.results.get("curve_beyond", []),
             "sites": self.sites,
+            "privacy": self.privacy,
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
         }
@@ -193,12 +197,14 @@ class PlanComparison:
     added: list[str]
     removed: list[str]
     kept: list[str]
-    covered_a: float
-    covered_b: float
+    covered_a: float | None
+    covered_b: float | None
     same_data: bool
 
     @property
-    def covered_difference(self) -> float:
+    def covered_difference(self) -> float | None:
+        if self.covered_a is None or self.covered_b is None:
+            return None
         return self.covered_b - self.covered_a
 
 
@@ -460,8 +466,120 @@ def create_plan(
     return get_plan(session, int(plan_id))
 
 
-def get_plan(session: Session, plan_id: int) -> PlanView:
-    """The stored plan ``plan_id`` with its ranked sites."""
+def visible_figures(
+    adds: Sequence[float], k: int, plan_sites: int
+) -> tuple[list[bool], list[bool], bool]:
+    """Which figures of a plan of worker homes may be shown, so that no count of fewer than
+    ``k`` workers can be read from them, alone or by subtracting one from another.
+
+    ``adds`` are the workers each site adds, in rank order: the plan's ``plan_sites`` sites,
+    then the sites beyond them drawn on the coverage curve. Running totals are the workers
+    covered before (shown) plus the adds so far, so two shown totals tell the sum of the
+    adds between them. Hence:
+
+    - an add of more than none and fewer than ``k`` workers is hidden;
+    - a running total is shown only when the hidden adds since the last shown total sum to
+      none or to ``k`` or more;
+    - the plan's last total is known anyway (covered before + objective): when the hidden
+      adds before it fall short of ``k``, one more add is hidden (any shown add is ``k`` or
+      more), or the group is joined to the one before; a plan adding fewer than ``k`` workers
+      in all hides its objective too.
+
+    Returns whether each add is shown, whether each running total is shown, and whether the
+    objective is.
+    """
+    show_add = [not 0 < a < k for a in adds]
+    show_total = [False] * len(adds)
+    objective_shown = True
+    hidden = 0.0  # hidden adds since the last shown total
+    for i, added in enumerate(adds):
+        if not show_add[i]:
+            hidden += added
+        if hidden == 0 or hidden >= k:
+            show_total[i], hidden = True, 0.0
+        elif i == plan_sites - 1:
+            if _widen_group(adds, show_add, show_total, i, hidden, k):
+                show_total[i], hidden = True, 0.0
+            else:
+                objective_shown = False
+    return show_add, show_total, objective_shown
+
+
+def _widen_group(
+    adds: Sequence[float],
+    show_add: list[bool],
+    show_total: list[bool],
+    end: int,
+    hidden: float,
+    k: int,
+) -> bool:
+    """Hide figures back from ``end`` until the hidden adds of its group reach ``k``: the
+    nearest shown add of the group, else the group joined to the one before (its total
+    hidden). False when even all adds up to ``end`` together fall short."""
+
+    start = max((m for m in range(end) if show_total[m]), default=-1)
+    for j in range(end, -1, -1):  # the group is (start, end]: its hidden adds are counted
+        if j < end and show_total[j]:
+            show_total[j] = False  # add j joins the group: the total after it goes
+        if j <= start and not show_add[j]:
+            hidden += adds[j]  # hidden before, in the group before
+        if show_add[j] and adds[j] > 0:
+            show_add[j] = False
+            hidden += adds[j]
+        if hidden >= k:
+            return True
+    return False
+
+
+def count_text(value: float | None) -> str:
+    """A plan figure for people: thousands separated, or "hidden" where privacy hid it."""
+    return "hidden" if value is None or value != value else f"{value:,.0f}"  # NaN: hidden
+
+
+def protect_plan(view: PlanView, k: int) -> PlanView:
+    """``view`` with the figures :func:`visible_figures` hides set to None (plans of worker
+    homes only: grid demand is census population, not personal)."""
+    if view.request.demand != "homes":
+        return view
+    beyond = list(view.results.get("curve_beyond", []))
+    adds = [float(s["workers_added"]) for s in view.sites]
+    adds += [float(b["added"]) for b in beyond]
+    show_add, show_total, objective_shown = visible_figures(adds, k, len(view.sites))
+    sites = [
+        {
+            **site,
+            "workers_added": site["workers_added"] if show_add[i] else None,
+            "running_total": site["running_total"] if show_total[i] else None,
+        }
+        for i, site in enumerate(view.sites)
+    ]
+    offset = len(view.sites)
+    beyond = [
+        {
+            **b,
+            "added": b["added"] if show_add[offset + i] else None,
+            "running_total": b["running_total"] if show_total[offset + i] else None,
+        }
+        for i, b in enumerate(beyond)
+    ]
+    suppressed = sum(not shown for shown in show_add[:offset])
+    return replace(
+        view,
+        sites=sites,
+        results={**view.results, "curve_beyond": beyond},
+        objective=view.objective if objective_shown else None,
+        privacy={
+            "k": k,
+            "sites_suppressed": suppressed,
+            "objective_suppressed": not objective_shown,
+        },
+    )
+
+
+def get_plan(session: Session, plan_id: int, *, privacy_k: int | None = None) -> PlanView:
+    """The stored plan ``plan_id`` with its ranked sites, as it may be shown: figures of
+    fewer than ``privacy_k`` workers (the setting by default) hidden, see
+    :func:`protect_plan`."""
     row = session.execute(
         text(
             "SELECT id, inputs, data_version, status, objective, bound, gap, covered_before, "
@@ -479,7 +597,11 @@ def get_plan(session: Session, plan_id: int) -> PlanView:
         ),
         {"id": plan_id},
     ).all()
-    return PlanView(
+    if privacy_k is None:
+        from locator.config import Settings
+
+        privacy_k = Settings().privacy_k
+    view = PlanView(
         id=row.id,
         request=PlanRequest.from_dict(row.inputs),
         data_version=row.data_version,
@@ -494,6 +616,7 @@ def get_plan(session: Session, plan_id: int) -> PlanView:
         created_by=row.created_by,
         created_at=row.created_at,
     )
+    return protect_plan(view, privacy_k)
 
 
 def rerun_plan(
@@ -585,8 +708,10 @@ def export_plan(plan: PlanView, out_dir: Path) -> dict[str, Path]:
     )
     coverage_curve_chart(
         covered_before=plan.covered_before,
-        running_totals=[float(s["running_total"]) for s in plan.sites],
-        beyond=[float(x["running_total"]) for x in plan.results.get("curve_beyond", [])],
+        running_totals=[s["running_total"] for s in plan.sites],
+        adds=[s["workers_added"] for s in plan.sites],
+        beyond=[x["running_total"] for x in plan.results.get("curve_beyond", [])],
+        adds_beyond=[x["added"] for x in plan.results.get("curve_beyond", [])],
         demand_total=plan.demand_total,
         path=paths["curve"],
         title=f"Plan {plan.id}: workers covered within {plan.request.radius_m:g} m",

@@ -6,6 +6,7 @@ from html import escape
 
 import folium
 import geopandas as gpd
+import pandas as pd
 
 from maps.layers import fit_view
 
@@ -13,12 +14,19 @@ REQUIRED_COLOUR = "#8e44ad"
 PROPOSED_COLOUR = "#c0392b"
 
 
+def _count(value: object) -> str:
+    """A worker count, or "hidden" where the plan hid it for privacy (None or NaN)."""
+    if value is None or pd.isna(value):
+        return "hidden"
+    return f"{float(value):,.0f}"  # type: ignore[arg-type]
+
+
 def _popup(row: dict[str, object]) -> str:
     name = escape(str(row.get("name") or ""))
     return (
         f"<b>#{row['rank']} {escape(str(row['code']))}</b> {name}<br>"
-        f"adds {float(row['workers_added']):,.0f} workers<br>"  # type: ignore[arg-type]
-        f"running total {float(row['running_total']):,.0f}"  # type: ignore[arg-type]
+        f"adds {_count(row['workers_added'])} workers<br>"
+        f"running total {_count(row['running_total'])}"
         + ("<br>required (already promised)" if row.get("required") else "")
     )
 

@@ -419,3 +419,32 @@ def test_many_random_hierarchies_leave_nothing_small_to_subtract():
             totals[f"workers_outside_{level}"] = None if hide else outside
         audit(figures, parents, levels, totals, k)
     assert complementary > 100  # the rule was at work
+
+
+def test_plan_figures_never_let_fewer_than_k_workers_be_read():
+    import itertools
+    import random
+
+    from locator.plans import visible_figures
+
+    k = 10
+    rng = random.Random(5)
+    for _ in range(5000):
+        plan_sites = rng.randint(0, 6)
+        adds = [float(rng.choice((0, 1, 3, 5, 9, 10, 12, 40))) for _ in range(plan_sites + 4)]
+        show_add, show_total, objective = visible_figures(adds, k, plan_sites)
+        assert not any(shown and 0 < a < k for shown, a in zip(show_add, adds, strict=True))
+        # totals shown (the count before the plan always is; the objective's when shown):
+        # the hidden adds between two of them are none, or k or more together
+        shown = [-1, *(i for i, s in enumerate(show_total) if s)]
+        assert objective == (plan_sites == 0 or show_total[plan_sites - 1])
+        for a, b in itertools.pairwise(shown):
+            hidden = sum(adds[j] for j in range(a + 1, b + 1) if not show_add[j])
+            assert hidden == 0 or hidden >= k, (adds, show_add, show_total)
+        if not objective:
+            assert 0 < sum(adds[:plan_sites]) < k
+    assert visible_figures([100.0, 50.0, 3.0], k, 3) == (
+        [True, False, False],
+        [True, False, True],
+        True,
+    )

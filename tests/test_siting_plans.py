@@ -126,7 +126,14 @@ def test_capacities_required_forbidden_quotas(layout):
         layout, PlanRequest(new_sites=2, radius_m=1000, district="TST", capacitated=True)
     )
     # C2 serves at most 5 of its 11 workers; C3's only home (H2) is C1's already.
-    assert [(s["code"], s["workers_added"]) for s in capped.sites] == [("C1", 15.0), ("C2", 5.0)]
+    solved = get_plan(layout, capped.id, privacy_k=1)
+    assert [(s["code"], s["workers_added"]) for s in solved.sites] == [("C1", 15.0), ("C2", 5.0)]
+    # as shown (k = 10): C2's 5 workers hidden, and C1's 15 too, or the objective (20) minus
+    # them would give C2's away; the plan's own total stays
+    shown = [(s["code"], s["workers_added"], s["running_total"]) for s in capped.sites]
+    assert shown == [("C1", None, None), ("C2", None, 23.0)]
+    assert capped.objective == 20.0
+    assert capped.privacy == {"k": 10, "sites_suppressed": 2, "objective_suppressed": False}
     forced = create_plan(
         layout,
         PlanRequest(
@@ -164,6 +171,30 @@ def test_plan_files(layout, tmp_path):
     assert [f["properties"]["code"] for f in geojson["features"]] == ["C1", "C2"]
     assert paths["csv"].read_text().splitlines()[1].startswith("1,C1,C1,TST,40,False,15.0,18.0")
     assert plan_features(plan) == geojson
+
+
+def test_few_workers_are_hidden_in_every_output(layout, tmp_path, client):
+    # capacitated: C2 adds 5 workers (< k = 10), and the objective would give it away from C1
+    plan = create_plan(
+        layout, PlanRequest(new_sites=2, radius_m=1000, district="TST", capacitated=True)
+    )
+    paths = export_plan(plan, tmp_path)
+    rows = paths["csv"].read_text().splitlines()
+    assert rows[1].startswith("1,C1,C1,TST,40,False,,,") and rows[2].startswith("2,C2,C2,")
+    assert ",5.0," not in rows[2] and ",,23.0," in rows[2]
+    features = json.loads(paths["geojson"].read_text())["features"]
+    assert [f["properties"]["workers_added"] for f in features] == [None, None]
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["objective"] == 20.0 and summary["privacy"]["sites_suppressed"] == 2
+    assert all(b["added"] is None or b["added"] >= 10 for b in summary["curve_beyond"])
+    secret = keys.create_key(layout, "analyst", "analyst")[0]
+    answer = client.get(f"/v1/plans/{plan.id}", headers=_auth(secret)).json()
+    assert [s["workers_added"] for s in answer["sites"]] == [None, None]
+    from maps.siting import _popup
+
+    assert "adds hidden workers" in _popup({**plan.sites[1], "name": "C2"})
+    # the figures as solved, with a threshold of one worker
+    assert get_plan(layout, plan.id, privacy_k=1).sites[1]["workers_added"] == 5.0
 
 
 def test_bad_requests_are_named(layout):
@@ -265,8 +296,11 @@ def test_changping_on_the_sample(sample_session, tmp_path):
     plan = create_plan(sample_session, PlanRequest(new_sites=30, radius_m=1000, district="昌平区"))
     assert plan.status == "optimal"
     assert 0 < len(plan.sites) <= 30
-    added = [s["workers_added"] for s in plan.sites]
-    assert plan.objective == pytest.approx(sum(added))
+    solved = get_plan(sample_session, plan.id, privacy_k=1)
+    added = [s["workers_added"] for s in solved.sites]
+    assert plan.objective == solved.objective == pytest.approx(sum(added))
+    shown = [s["workers_added"] for s in plan.sites]
+    assert all(a is None or a == 0 or a >= 10 for a in shown)  # the default k
     assert all(s["district_code"] == "110114" for s in plan.sites)
     fast = create_plan(
         sample_session,

@@ -56,8 +56,13 @@ class PlanSiteOut(BaseModel):
     district_code: str | None
     capacity: int | None
     required: bool
-    workers_added: float
-    running_total: float
+    workers_added: float | None = Field(
+        description="Workers this site adds to those before it; null when hidden for privacy "
+        "(a plan of worker homes never lets a count below the privacy threshold be read)."
+    )
+    running_total: float | None = Field(
+        description="Workers covered with this site and those before it; null when hidden."
+    )
     lon: float
     lat: float
 
@@ -69,16 +74,22 @@ class PlanOut(BaseModel):
     inputs: dict[str, Any]
     data_version: str
     status: str
-    objective: float = Field(description="Workers newly covered by the plan's sites.")
+    objective: float | None = Field(
+        description="Workers newly covered by the plan's sites; null when fewer than the "
+        "privacy threshold in all (plans of worker homes)."
+    )
     bound: float | None
     gap: float | None
     covered_before: float
-    covered_after: float
+    covered_after: float | None
     demand_total: float
     sizes: dict[str, int]
     timings: dict[str, float]
     curve_beyond: list[dict[str, Any]]
     sites: list[PlanSiteOut]
+    privacy: dict[str, Any] | None = Field(
+        None, description="The threshold k and what it hid (plans of worker homes)."
+    )
     created_by: str | None
     created_at: dt.datetime
 
