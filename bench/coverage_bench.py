@@ -30,6 +30,7 @@ import argparse
 import io
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -56,6 +57,10 @@ from locator import synthetic
 log = logging.getLogger("bench")
 
 GOAL_REPORT_S = 3.0
+REFERENCE_HOMES = 1_000_000
+REFERENCE_SJOIN_S = 3.8
+REFERENCE_LATERAL_S = 37.0
+"""What the issue setting the goals measured on this machine for 1,000,000 homes."""
 GOAL_LARGE_PEAK_MB = 2048.0
 DB_NAME = "bench_coverage"
 
@@ -383,6 +388,24 @@ def write_report(run: Run, path: Path = RESULTS) -> str:
         + ".",
         "",
     ]
+    if c.homes == REFERENCE_HOMES:
+        factors = [run.sjoin["seconds"] / REFERENCE_SJOIN_S, lateral_full / REFERENCE_LATERAL_S]
+        factor = math.sqrt(factors[0] * factors[1])
+        lines += [
+            "### Machine speed",
+            "",
+            f"The goals were set when this machine did `sjoin_nearest` for {REFERENCE_HOMES:,} "
+            f"homes in {REFERENCE_SJOIN_S} s and the LATERAL join in about "
+            f"{REFERENCE_LATERAL_S:.0f} s; in this run they took {run.sjoin['seconds']:.1f} s "
+            f"and {lateral_full:.0f} s: the virtual machine ran {factor:.1f}× slower than then "
+            f"(its speed varies from run to run; geometric mean of {fmt(factors[0])}× and "
+            f"{fmt(factors[1])}×). The report takes {fmt(main['seconds'] / run.sjoin['seconds'])}"
+            f" of sjoin_nearest's time in the same run; at the speed the goals were set at it "
+            f"would take about {main['seconds'] / factor:.1f} s cold and "
+            f"{run.placing['seconds'] / factor:.1f} s after a change. The goals above are "
+            "judged on the times measured, as they are.",
+            "",
+        ]
     if run.dask is not None:
         same = run.dask["totals"] == main["totals"] and run.dask["checksum"] == main["checksum"]
         lines += [
