@@ -14,19 +14,21 @@ REQUIRED_COLOUR = "#8e44ad"
 PROPOSED_COLOUR = "#c0392b"
 
 
-def _count(value: object) -> str:
-    """A worker count, or "hidden" where the plan hid it for privacy (None or NaN)."""
+def _line(shown: str, name: str, value: object) -> str:
+    """A worker count in ``shown``, or ``name`` said hidden where the plan hid it for privacy
+    (None or NaN: fewer than k workers, or a figure that would let one be worked out)."""
     if value is None or pd.isna(value):
-        return "hidden"
-    return f"{float(value):,.0f}"  # type: ignore[arg-type]
+        return f"{name}: hidden (privacy)"
+    return shown.format(f"{float(value):,.0f}")  # type: ignore[arg-type]
 
 
 def _popup(row: dict[str, object]) -> str:
     name = escape(str(row.get("name") or ""))
     return (
         f"<b>#{row['rank']} {escape(str(row['code']))}</b> {name}<br>"
-        f"adds {_count(row['workers_added'])} workers<br>"
-        f"running total {_count(row['running_total'])}"
+        + _line("adds {} workers", "workers added", row["workers_added"])
+        + "<br>"
+        + _line("running total {}", "running total", row["running_total"])
         + ("<br>required (already promised)" if row.get("required") else "")
     )
 

@@ -192,7 +192,8 @@ def test_few_workers_are_hidden_in_every_output(layout, tmp_path, client):
     assert [s["workers_added"] for s in answer["sites"]] == [None, None]
     from maps.siting import _popup
 
-    assert "adds hidden workers" in _popup({**plan.sites[1], "name": "C2"})
+    popup = _popup({**plan.sites[1], "name": "C2"})
+    assert "workers added: hidden (privacy)" in popup and "running total 23" in popup
     # the figures as solved, with a threshold of one worker
     assert get_plan(layout, plan.id, privacy_k=1).sites[1]["workers_added"] == 5.0
 
