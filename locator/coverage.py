@@ -880,16 +880,16 @@ class Homes(NamedTuple):
     ids: IntArray
 
 
-def _copy_out(conn: Connection, statement: str) -> io.BytesIO:
-    """What a ``COPY … TO STDOUT`` sends, in memory (binary COPY skips the text encoding and
-    decoding of every value, a bytea's hex most of all)."""
-    raw = io.BytesIO()
+def _copy(conn: Connection, statement: str, stream: io.BytesIO) -> io.BytesIO:
+    """Run a ``COPY … TO STDOUT`` into ``stream``, or a ``COPY … FROM STDIN`` from it, on the
+    connection's own cursor (binary COPY skips the text encoding and decoding of every value,
+    a bytea's hex most of all)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(statement, raw)
+        cursor.copy_expert(statement, stream)
     finally:
         cursor.close()
-    return raw
+    return stream
 
 
 def read_homes(conn: Connection) -> Homes:
@@ -898,9 +898,9 @@ def read_homes(conn: Connection) -> Homes:
     psycopg2 hands a COPY over one row at a time, so the rows go straight into an in-memory
     file (a C call each, 24 bytes of payload a home) and are decoded at once at the end.
     """
-    raw = _copy_out(
+    raw = _copy(
         conn, "COPY (SELECT id, ST_X(geom), ST_Y(geom), workers FROM worker_homes) "
-        "TO STDOUT WITH (FORMAT binary)",
+        "TO STDOUT WITH (FORMAT binary)", io.BytesIO(),
     )  # fmt: skip
     data = raw.getbuffer()
     count = max(len(data) - _COPY_HEADER - _COPY_TRAILER, 0) // _RECORD.itemsize
@@ -1142,7 +1142,8 @@ def _cached_payload(conn: Connection, fingerprint: str) -> bytes | None:
         ).decode()
     finally:
         cursor.close()
-    data = _copy_out(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT binary)").getbuffer()
+    copied = _copy(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", io.BytesIO())
+    data = copied.getbuffer()
     at = _COPY_HEADER
     fields = int.from_bytes(data[at : at + 2], "big", signed=True)
     if fields != 1:
@@ -1206,14 +1207,8 @@ def _store_payload(conn: Connection, fingerprint: str, payload: bytes) -> None:
         stream.write(value)
     stream.write((-1).to_bytes(2, "big", signed=True))
     stream.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(
-            "COPY home_area_cache (name, versions, payload) FROM STDIN WITH (FORMAT binary)",
-            stream,
-        )
-    finally:
-        cursor.close()
+    _copy(conn, "COPY home_area_cache (name, versions, payload) FROM STDIN WITH (FORMAT binary)",
+          stream)  # fmt: skip
 
 
 def _locate_in_blocks(level: _AreaLevel, lon: FloatArray, lat: FloatArray) -> IntArray:
@@ -1287,10 +1282,9 @@ def compute_coverage(
         options.catchment,
     )
     if dask is not None:
-        chunks = _run_dask(context, lon, lat, options.chunk_size, dask, report)
+        result = _combine(_run_dask(context, lon, lat, options.chunk_size, dask, report))
     else:
-        chunks = _run_local(context, lon, lat, options.chunk_size, report, snapshot.home_areas)
-    result = _combine(chunks)
+        result = _run_local(context, lon, lat, options.chunk_size, report, snapshot.home_areas)
     report("aggregating", 0.0)
     built = _build_report(options, context, stations, workers, result)
     built.data_date = snapshot.data_date
@@ -1331,10 +1325,10 @@ def _run_local(
     size: int,
     report: Progress,
     areas: dict[str, IntArray],
-) -> list[_ChunkResult]:
+) -> _Combined:
     """The chunks on this machine's cores: two at a time on two cores (the KD-tree searches
-    and numpy release the GIL). Homes go in :func:`_spatial_order`; the result is one chunk
-    in the homes' own order."""
+    and numpy release the GIL). Homes go in :func:`_spatial_order`; the results come back
+    combined, in the homes' own order."""
     report("measuring", 0.0)
     order = _spatial_order(lon, lat)
     bounds = _chunk_bounds(len(lon), size)
@@ -1351,10 +1345,10 @@ def _run_local(
         for done, result in enumerate(pool.map(one, bounds), start=1):
             results.append(result)
             report("measuring", done / len(bounds))
-    return [_in_home_order(_combine(results), order)]
+    return _in_home_order(_combine(results), order)
 
 
-def _in_home_order(result: _Combined, order: npt.NDArray[np.intp]) -> _ChunkResult:
+def _in_home_order(result: _Combined, order: npt.NDArray[np.intp]) -> _Combined:
     """Results of homes taken in ``order`` put back in the homes' own order. Each home's
     pairs stay together and by station, so sums over them add up in the same order."""
     distance = np.empty_like(result.distance_m)
@@ -1363,9 +1357,7 @@ def _in_home_order(result: _Combined, order: npt.NDArray[np.intp]) -> _ChunkResu
     for name, index in result.area.items():
         area[name] = np.empty_like(index)
         area[name][order] = index
-    return _ChunkResult(
-        distance, area, order[result.pair_home].astype(np.int32), result.pair_station
-    )
+    return _Combined(distance, area, order[result.pair_home].astype(np.int32), result.pair_station)
 
 
 @contextmanager

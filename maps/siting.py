@@ -6,8 +6,8 @@ from html import escape
 
 import folium
 import geopandas as gpd
-import pandas as pd
 
+from locator.plans import count_text
 from maps.layers import fit_view
 
 REQUIRED_COLOUR = "#8e44ad"
@@ -17,9 +17,8 @@ PROPOSED_COLOUR = "#c0392b"
 def _line(shown: str, name: str, value: object) -> str:
     """A worker count in ``shown``, or ``name`` said hidden where the plan hid it for privacy
     (None or NaN: fewer than k workers, or a figure that would let one be worked out)."""
-    if value is None or pd.isna(value):
-        return f"{name}: hidden (privacy)"
-    return shown.format(f"{float(value):,.0f}")  # type: ignore[arg-type]
+    count = count_text(None if value is None else float(value))  # type: ignore[arg-type]
+    return f"{name}: hidden (privacy)" if count == "hidden" else shown.format(count)
 
 
 def _popup(row: dict[str, object]) -> str:
