@@ -655,16 +655,31 @@ class _AreaLevel:
         """
         if len(lon) == 0 or len(self.wkb) == 0:
             return np.full(len(lon), -1, dtype=np.int32)
-        if self.lattice is not None:
+        lookup = self._lookup(len(lon))
+        if lookup == "lattice":
+            assert self.lattice is not None
             x, y = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
             out, edge = self.lattice.locate(x, y)
             if len(edge):
                 out[edge] = self.locate_by_tree(x[edge], y[edge])
             return out
-        raster_ready = "raster" in self.__dict__ or self._digest in _RASTERS
-        if raster_ready or len(lon) >= RASTER_MIN_POINTS_PER_AREA * len(self.wkb):
+        if lookup == "raster":
             return self.raster.locate(self.geoms, lon, lat)
         return self.locate_by_tree(lon, lat)
+
+    def _lookup(self, points: int) -> str:
+        if self.lattice is not None:
+            return "lattice"
+        raster_ready = "raster" in self.__dict__ or self._digest in _RASTERS
+        if raster_ready or points >= RASTER_MIN_POINTS_PER_AREA * len(self.wkb):
+            return "raster"
+        return "tree"
+
+    def prepare(self, points: int) -> None:
+        """Build what :meth:`locate` uses for blocks of ``points`` points (the outlines and
+        their lookup) now, before threads share this level."""
+        if len(self.wkb):
+            getattr(self, self._lookup(points))
 
     def locate_by_tree(self, lon: FloatArray, lat: FloatArray) -> IntArray:
         """:meth:`locate` through the R-tree of the areas' bounding boxes."""
@@ -854,19 +869,28 @@ def _connection(engine_or_session: Engine | Session | Connection) -> Iterator[Co
         )
 
 
-_RECORD = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("len_id", ">i4"),
-        ("id", ">i4"),
-        ("len_x", ">i4"),
-        ("x", ">f8"),
-        ("len_y", ">i4"),
-        ("y", ">f8"),
-        ("len_w", ">i4"),
-        ("w", ">i4"),
-    ]
-)
+def _home_record(order: str) -> np.dtype[Any]:
+    """One worker home's row of a binary COPY of ``id, geom, workers``: the COPY's own fields
+    in network order, the point as PostGIS sends a geometry (EWKB with its SRID, in the byte
+    order its first byte names)."""
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("len_id", ">i4"),
+            ("id", ">i4"),
+            ("len_geom", ">i4"),
+            ("order", "u1"),
+            ("type", f"{order}u4"),
+            ("srid", f"{order}u4"),
+            ("x", f"{order}f8"),
+            ("y", f"{order}f8"),
+            ("len_w", ">i4"),
+            ("w", ">i4"),
+        ]
+    )
+
+
+_EWKB_POINT_WITH_SRID = 0x20000001
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 _COPY_TRAILER = 2  # a field count of -1
 
@@ -893,19 +917,33 @@ def _copy(conn: Connection, statement: str, stream: io.BytesIO) -> io.BytesIO:
 
 
 def read_homes(conn: Connection) -> Homes:
-    """Every worker home, with a binary COPY.
+    """Every worker home, with a binary COPY of the stored points as they are.
 
     psycopg2 hands a COPY over one row at a time, so the rows go straight into an in-memory
-    file (a C call each, 24 bytes of payload a home) and are decoded at once at the end.
+    file (a C call each) and are decoded at once at the end. The points come as the
+    geometry's own binary form (EWKB) and are decoded here: asking the database for
+    ``ST_X``/``ST_Y`` costs it two function calls a home, most of its time.
     """
     raw = _copy(
-        conn, "COPY (SELECT id, ST_X(geom), ST_Y(geom), workers FROM worker_homes) "
-        "TO STDOUT WITH (FORMAT binary)", io.BytesIO(),
+        conn, "COPY (SELECT id, geom, workers FROM worker_homes) TO STDOUT WITH (FORMAT binary)",
+        io.BytesIO(),
     )  # fmt: skip
     data = raw.getbuffer()
-    count = max(len(data) - _COPY_HEADER - _COPY_TRAILER, 0) // _RECORD.itemsize
-    records = np.frombuffer(data, dtype=_RECORD, count=count, offset=_COPY_HEADER)
-    if (records["fields"] != 4).any():
+    size = max(len(data) - _COPY_HEADER - _COPY_TRAILER, 0)
+    little = size == 0 or data[_COPY_HEADER + 14] == 1  # the first point's byte order
+    record = _home_record("<" if little else ">")
+    if size % record.itemsize:
+        raise RuntimeError("unexpected COPY record size while reading worker homes")
+    records = np.frombuffer(data, dtype=record, count=size // record.itemsize, offset=_COPY_HEADER)
+    layout_ok = (
+        (records["fields"] == 3)
+        & (records["len_id"] == 4)
+        & (records["len_geom"] == 25)
+        & (records["order"] == int(little))
+        & (records["type"] == _EWKB_POINT_WITH_SRID)
+        & (records["len_w"] == 4)
+    )
+    if not layout_ok.all():
         raise RuntimeError("unexpected COPY record layout while reading worker homes")
     homes = Homes(
         records["x"].astype(np.float64),
@@ -1031,8 +1069,9 @@ def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]
 class StoreSnapshot:
     """What a report reads from the store, option-free: reusable for other option sets.
 
-    Homes are kept as compact arrays with the area each lies in per level; stations as read
-    (every active one, capacity judged at ``now``).
+    Homes are kept as compact arrays with the area each lies in per level (empty until a
+    report has placed them, when the store held no places for these versions); stations as
+    read (every active one, capacity judged at ``now``).
     """
 
     stations: gpd.GeoDataFrame
@@ -1040,6 +1079,7 @@ class StoreSnapshot:
     lon: FloatArray
     lat: FloatArray
     workers: IntArray
+    ids: IntArray
     home_areas: dict[str, IntArray]
     data_date: dt.datetime
     now: dt.datetime
@@ -1058,16 +1098,17 @@ def read_snapshot(
     *,
     now: dt.datetime | None = None,
     stale_after_min: dict[str, float] | None = None,
-    locate: bool = True,
+    places: bool = True,
     reuse: StoreSnapshot | None = None,
 ) -> StoreSnapshot:
-    """Read stations, areas and worker homes; with ``locate`` place every home in its areas.
+    """Read stations, areas and worker homes; with ``places`` the homes' places in their areas
+    too, when the store keeps them for the versions read.
 
-    The homes' places are kept in the store for the versions of the homes and areas they
-    were computed from (every write to either table gives it a new version), and read back
-    while both stand. With ``reuse`` (an earlier snapshot) homes, areas and the homes' places
-    are taken from it while the versions are the same; the stations (signs, capacity, hours)
-    are always read anew.
+    The first report for new versions places every home while it measures and keeps the
+    places in the store for the versions of the homes and areas they were computed from
+    (every write to either table gives it a new version). With ``reuse`` (an earlier
+    snapshot) homes, areas and the homes' places are taken from it while the versions are
+    the same; the stations (signs, capacity, hours) are always read anew.
     """
     from locator.config import Settings
 
@@ -1075,39 +1116,26 @@ def read_snapshot(
     stale_after_min = stale_after_min or Settings().stale_after()
     with _connection(engine_or_session) as conn:
         fingerprint = str(conn.execute(text(_VERSIONS_SQL)).scalar_one())
-        if (
-            reuse is not None
-            and reuse.fingerprint == fingerprint
-            and (reuse.home_areas or not locate)
-        ):
+        if reuse is not None and reuse.fingerprint == fingerprint:
             stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
-            levels, home_areas = reuse.levels, reuse.home_areas
-            lon, lat, workers = reuse.lon, reuse.lat, reuse.workers
+            levels, home_areas = reuse.levels, reuse.home_areas if places else {}
+            lon, lat, workers, ids = reuse.lon, reuse.lat, reuse.workers, reuse.ids
         else:
             homes_beside = _read_homes_beside(engine_or_session)
             stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
             levels = read_areas(conn, LEVELS)
-            payload = _cached_payload(conn, fingerprint) if locate else None
+            payload = _cached_payload(conn, fingerprint) if places else None
             homes = homes_beside.result() if homes_beside else read_homes(conn)
             lon, lat, workers, ids = homes
             if str(conn.execute(text(_VERSIONS_SQL)).scalar_one()) != fingerprint:
                 fingerprint = ""  # written to meanwhile: neither reused nor cached
             home_areas = {}
-            if locate and payload is not None and fingerprint:
+            if payload is not None and fingerprint:
                 home_areas = _home_areas_of(payload, ids, levels) or {}
-            if locate and not home_areas:
-                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="placing") as pool:
-                    placing = {  # levels side by side: GEOS and numpy's searches free the GIL
-                        name: pool.submit(_locate_in_blocks, level, lon, lat)
-                        for name, level in levels.items()
-                    }
-                    home_areas = {name: done.result() for name, done in placing.items()}
-                if fingerprint:
-                    _cache_home_areas(engine_or_session, conn, fingerprint, ids, home_areas)
     updated = stations["updated_at"].max() if len(stations) else None
     data_date = updated.to_pydatetime() if isinstance(updated, pd.Timestamp) else updated
     return StoreSnapshot(
-        stations, levels, lon, lat, workers, home_areas, data_date or now, now, fingerprint
+        stations, levels, lon, lat, workers, ids, home_areas, data_date or now, now, fingerprint
     )
 
 
@@ -1172,7 +1200,6 @@ def _home_areas_of(
 
 def _cache_home_areas(
     engine_or_session: Engine | Session | Connection,
-    conn: Connection,
     fingerprint: str,
     ids: IntArray,
     home_areas: dict[str, IntArray],
@@ -1186,11 +1213,13 @@ def _cache_home_areas(
         if isinstance(engine_or_session, Engine):
             with engine_or_session.begin() as writer:
                 _store_payload(writer, fingerprint, buffer.getvalue())
-        elif conn.get_isolation_level() == "AUTOCOMMIT":
-            _store_payload(conn, fingerprint, buffer.getvalue())
-        else:
-            with conn.begin_nested():
+            return
+        with _connection(engine_or_session) as conn:
+            if conn.get_isolation_level() == "AUTOCOMMIT":
                 _store_payload(conn, fingerprint, buffer.getvalue())
+            else:
+                with conn.begin_nested():
+                    _store_payload(conn, fingerprint, buffer.getvalue())
     except (SQLAlchemyError, psycopg2.Error) as exc:
         log.warning("coverage: the homes' areas were not cached: %s", exc)
 
@@ -1209,15 +1238,6 @@ def _store_payload(conn: Connection, fingerprint: str, payload: bytes) -> None:
     stream.seek(0)
     _copy(conn, "COPY home_area_cache (name, versions, payload) FROM STDIN WITH (FORMAT binary)",
           stream)  # fmt: skip
-
-
-def _locate_in_blocks(level: _AreaLevel, lon: FloatArray, lat: FloatArray) -> IntArray:
-    """The areas of many homes, a block at a time (bounds the lookup's working memory)."""
-    out = np.empty(len(lon), dtype=np.int32)
-    for start in range(0, len(lon), DEFAULT_CHUNK_SIZE):
-        block = slice(start, start + DEFAULT_CHUNK_SIZE)
-        out[block] = level.locate(lon[block], lat[block])
-    return out
 
 
 def with_gap_threshold(report: CoverageReport, gap_threshold: int) -> CoverageReport:
@@ -1242,9 +1262,10 @@ def compute_coverage(
 
     Parameters
     ----------
-    engine_or_session : Engine, Session or Connection
+    engine_or_session : Engine, Session or Connection, optional
         The store; a session's own transaction is read (tests roll it back). Not read when
-        a ``snapshot`` is given.
+        a ``snapshot`` is given; the homes' places found by this report are kept there when
+        it did not hold them yet.
     options : CoverageOptions
         What counts and how.
     progress : callable, optional
@@ -1257,7 +1278,8 @@ def compute_coverage(
     stale_after_min : dict, optional
         Staleness limits per unit (``Settings.stale_after()``); the defaults when not given.
     snapshot : StoreSnapshot, optional
-        What :func:`read_snapshot` read before, to answer several option sets from one read.
+        What :func:`read_snapshot` read before, to answer several option sets from one read;
+        it keeps the homes' places this report finds, for the next.
     """
     report = progress or (lambda stage, fraction: None)
     report("reading", 0.0)
@@ -1265,7 +1287,7 @@ def compute_coverage(
         if engine_or_session is None:
             raise ConfigError("engine_or_session None: give a database or a snapshot")
         snapshot = read_snapshot(
-            engine_or_session, now=now, stale_after_min=stale_after_min, locate=dask is None
+            engine_or_session, now=now, stale_after_min=stale_after_min, places=dask is None
         )
     stations = select_stations(snapshot.stations, options, now=now or snapshot.now)
     report("reading", 1.0)
@@ -1285,11 +1307,36 @@ def compute_coverage(
         result = _combine(_run_dask(context, lon, lat, options.chunk_size, dask, report))
     else:
         result = _run_local(context, lon, lat, options.chunk_size, report, snapshot.home_areas)
+    keeping = None
+    if dask is None and not snapshot.home_areas:
+        snapshot.home_areas = result.area
+        keeping = _keep_places(engine_or_session, snapshot)
     report("aggregating", 0.0)
     built = _build_report(options, context, stations, workers, result)
     built.data_date = snapshot.data_date
+    if keeping is not None:
+        keeping.result()
     report("aggregating", 1.0)
     return built
+
+
+def _keep_places(
+    engine_or_session: Engine | Session | Connection | None, snapshot: StoreSnapshot
+) -> Future[None] | None:
+    """Keep the snapshot's places in the store for its versions (unless it was written to
+    while read: then its fingerprint is blank). With an engine, on a connection of its own
+    in a thread while the report is aggregated (the caller waits for it before it returns);
+    a session's or connection's write goes on it now."""
+    if engine_or_session is None or not snapshot.fingerprint:
+        return None
+    args = (engine_or_session, snapshot.fingerprint, snapshot.ids, snapshot.home_areas)
+    if not isinstance(engine_or_session, Engine):
+        _cache_home_areas(*args)
+        return None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="places")
+    future = pool.submit(_cache_home_areas, *args)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
@@ -1333,6 +1380,11 @@ def _run_local(
     order = _spatial_order(lon, lat)
     bounds = _chunk_bounds(len(lon), size)
     context.stations.tree, context.stations.xyz  # built once, before the threads share them  # noqa: B018
+    unplaced = [level for name, level in context.levels.items() if name not in areas]
+    if unplaced:  # homes placed while measuring: each level's lookup built first, side by side
+        block = bounds[0][1] - bounds[0][0]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookups") as pool:
+            list(pool.map(lambda level: level.prepare(block), unplaced))
 
     def one(span: tuple[int, int]) -> _ChunkResult:
         homes = order[span[0] : span[1]]

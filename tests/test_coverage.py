@@ -294,6 +294,10 @@ def test_union_of_cells_edge_matched_or_not():
 def test_homes_placed_once_per_version_of_homes_and_areas(layout):
     conn = layout.connection()
     first = read_snapshot(layout, now=NOW, stale_after_min=STALE)
+    assert first.home_areas == {}  # nothing stored yet: the first report places the homes
+    assert conn.execute(text("SELECT count(*) FROM home_area_cache")).scalar_one() == 0
+    compute_coverage(layout, CoverageOptions(), snapshot=first, now=NOW)
+    assert set(first.home_areas) == set(first.levels)  # kept for the next report
     cached = conn.execute(
         text("SELECT versions, payload FROM home_area_cache WHERE name = 'homes'")
     ).one()
@@ -303,13 +307,13 @@ def test_homes_placed_once_per_version_of_homes_and_areas(layout):
         np.array_equal(stored[name], first.home_areas[name]) for name in first.home_areas
     )
     # written again for other versions: the one row replaced (binary COPY after a delete)
-    _cache_home_areas(layout, conn, "other", read_homes(conn).ids, first.home_areas)
+    _cache_home_areas(layout, "other", read_homes(conn).ids, first.home_areas)
     assert conn.execute(text("SELECT versions FROM home_area_cache")).scalars().all() == ["other"]
     assert _cached_payload(conn, "other") == bytes(
         conn.execute(text("SELECT payload FROM home_area_cache")).scalar_one()
     )
     assert _cached_payload(conn, first.fingerprint) is None
-    _cache_home_areas(layout, conn, first.fingerprint, read_homes(conn).ids, first.home_areas)
+    _cache_home_areas(layout, first.fingerprint, read_homes(conn).ids, first.home_areas)
     # the next report reads the places from the store: shown by a place changed there
     ids = read_homes(conn).ids
     marked = {**first.home_areas, "district": np.full(len(ids), 1, dtype=np.int32)}
@@ -328,7 +332,8 @@ def test_homes_placed_once_per_version_of_homes_and_areas(layout):
         {"lon": H1[0], "lat": H1[1]},
     )
     moved = read_snapshot(layout, now=NOW, reuse=first)
-    assert moved.fingerprint != first.fingerprint
+    assert moved.fingerprint != first.fingerprint and moved.home_areas == {}
+    compute_coverage(layout, CoverageOptions(), snapshot=moved, now=NOW)
     districts = dict(zip(read_homes(conn).ids, moved.home_areas["district"], strict=True))
     h4 = conn.execute(text("SELECT id FROM worker_homes WHERE code = 'h4'")).scalar_one()
     assert districts[h4] == 0  # D1 now, not D2
