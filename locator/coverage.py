@@ -904,15 +904,23 @@ class Homes(NamedTuple):
     ids: IntArray
 
 
+@contextmanager
+def _raw_cursor(conn: Connection) -> Iterator[Any]:
+    """A psycopg2 cursor on the connection's own DBAPI connection (its transaction), closed
+    after: plain tuples and COPY, without SQLAlchemy's per-row objects."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
 def _copy(conn: Connection, statement: str, stream: io.BytesIO) -> io.BytesIO:
     """Run a ``COPY … TO STDOUT`` into ``stream``, or a ``COPY … FROM STDIN`` from it, on the
     connection's own cursor (binary COPY skips the text encoding and decoding of every value,
     a bytea's hex most of all)."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _raw_cursor(conn) as cursor:
         cursor.copy_expert(statement, stream)
-    finally:
-        cursor.close()
     return stream
 
 
@@ -978,15 +986,12 @@ def read_stations(
 ) -> gpd.GeoDataFrame:
     """Every active station with its sign and capacity per unit (free None when stale: the
     nearest query's rule, judged at ``now``)."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _raw_cursor(conn) as cursor:
         cursor.execute(_STATIONS_SQL)
         # plain tuples: pandas probes every SQLAlchemy Row for namedtuple fields, slowly
         raw = pd.DataFrame.from_records(
             cursor.fetchall(), columns=[column[0] for column in cursor.description]
         )
-    finally:
-        cursor.close()
     sign = ["code", "name_zh", "name_en", "kind", "services", "groups", "opening_hours"]
     frame = raw[[*sign, "stars", "district_code"]].copy()
     frame["stars"] = frame["stars"].astype("Int64")
@@ -1043,16 +1048,13 @@ def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]
     Read on the raw cursor and sorted here: tens of thousands of grid cells cost the
     database more to sort than to read, and the ORM's rows more than both.
     """
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _raw_cursor(conn) as cursor:
         cursor.execute(
             "SELECT level, code, name_zh, name_en, parent_code, geom "
             "FROM areas WHERE level = ANY(%(levels)s)",
             {"levels": list(levels)},
         )
         rows = cursor.fetchall()
-    finally:
-        cursor.close()
     columns = ["level", "code", "name_zh", "name_en", "parent_code", "wkb"]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame = frame.sort_values(["level", "code"], kind="stable", ignore_index=True)
@@ -1162,14 +1164,11 @@ def _cached_payload(conn: Connection, fingerprint: str) -> bytes | None:
     payload's bytes as they are, not as hex text)."""
     if not fingerprint:
         return None
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _raw_cursor(conn) as cursor:
         query = cursor.mogrify(
             "SELECT payload FROM home_area_cache WHERE name = %s AND versions = %s",
             (_HOME_AREAS, fingerprint),
         ).decode()
-    finally:
-        cursor.close()
     copied = _copy(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", io.BytesIO())
     data = copied.getbuffer()
     at = _COPY_HEADER

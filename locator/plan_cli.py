@@ -227,9 +227,7 @@ def compare(
         diff = compare_plans(session, a, b)
     console.print(
         f"plan {a}: {count_text(diff.covered_a)} workers covered; plan {b}: "
-        f"{count_text(diff.covered_b)} ("
-        + ("hidden" if diff.covered_difference is None else f"{diff.covered_difference:+,.0f}")
-        + ")",
+        f"{count_text(diff.covered_b)} ({count_text(diff.covered_difference, '+,.0f')})",
         highlight=False,
     )
     console.print(f"added in {b}: {', '.join(diff.added) or '–'}", highlight=False)

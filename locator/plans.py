@@ -531,9 +531,10 @@ def _widen_group(
     return False
 
 
-def count_text(value: float | None) -> str:
-    """A plan figure for people: thousands separated, or "hidden" where privacy hid it."""
-    return "hidden" if value is None or value != value else f"{value:,.0f}"  # NaN: hidden
+def count_text(value: float | None, spec: str = ",.0f") -> str:
+    """A plan figure for people (``spec``: thousands separated by default), or "hidden" where
+    privacy hid it."""
+    return "hidden" if value is None or value != value else format(value, spec)  # NaN: hidden
 
 
 def protect_plan(view: PlanView, k: int) -> PlanView:
