@@ -49,6 +49,7 @@ the same order and go through the same aggregation, so the numbers are identical
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import hashlib
 import io
@@ -68,6 +69,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import psycopg2
+import pyarrow as pa
+import pyarrow.compute as pa_compute
+import pyarrow.csv as pa_csv
 import shapely
 from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, text
@@ -332,13 +336,23 @@ def radius_label(radius_m: float) -> str:
 # -- distances on the ellipsoid -------------------------------------------------------------------
 def ecef(lon: npt.ArrayLike, lat: npt.ArrayLike) -> FloatArray:
     """(n, 3) Earth-centred coordinates in metres of WGS-84 (lon, lat) at height 0."""
+    return _ecef_and_unit(lon, lat)[0]
+
+
+def _ecef_and_unit(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """:func:`ecef` and ``locator.sphere.unit_xyz`` of the same points, from one set of sines
+    and cosines (the same operations as each alone, so the same numbers)."""
     lam = np.radians(np.asarray(lon, dtype=np.float64))
     phi = np.radians(np.asarray(lat, dtype=np.float64))
     sin_phi, cos_phi = np.sin(phi), np.cos(phi)
+    cos_lam, sin_lam = np.cos(lam), np.sin(lam)
     n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
-    return np.column_stack(
-        [n * cos_phi * np.cos(lam), n * cos_phi * np.sin(lam), n * (1.0 - WGS84_E2) * sin_phi]
+    n_cos_phi = n * cos_phi
+    xyz = np.column_stack(
+        [n_cos_phi * cos_lam, n_cos_phi * sin_lam, n * (1.0 - WGS84_E2) * sin_phi]
     )
+    unit = np.column_stack([cos_phi * cos_lam, cos_phi * sin_lam, sin_phi])
+    return xyz, unit
 
 
 def _series_m(p: FloatArray, q: FloatArray, lat_p: FloatArray, lat_q: FloatArray) -> FloatArray:
@@ -612,19 +626,18 @@ class _AreaLevel:
 
     level: str
     table: pd.DataFrame
-    wkb: list[str]
-    """Outlines as hex EWKB, the text form PostGIS sends a geometry in (cheaper to send and
-    read than binary WKB through a bytea)."""
+    wkb: list[bytes]
+    """Outlines as EWKB."""
 
     @cached_property
     def geoms(self) -> npt.NDArray[np.object_]:
-        geoms = shapely.from_wkb([bytes.fromhex(h) for h in self.wkb])  # GEOS reads hex slowly
+        geoms = shapely.from_wkb(self.wkb)
         shapely.prepare(geoms)
         return geoms
 
     @cached_property
     def _digest(self) -> str:
-        return hashlib.blake2b("".join(self.wkb).encode(), digest_size=16).hexdigest()
+        return hashlib.blake2b(b"".join(self.wkb), digest_size=16).hexdigest()
 
     @cached_property
     def raster(self) -> _Raster:
@@ -674,6 +687,12 @@ class _AreaLevel:
         if raster_ready or points >= RASTER_MIN_POINTS_PER_AREA * len(self.wkb):
             return "raster"
         return "tree"
+
+    def outlines_ready(self) -> None:
+        """Parse the outlines and look for a lattice now (every report needs both), while
+        the homes are still being read."""
+        if len(self.wkb):
+            self.lattice  # noqa: B018  (parses the outlines first)
 
     def prepare(self, points: int) -> None:
         """Build what :meth:`locate` uses for blocks of ``points`` points (the outlines and
@@ -753,13 +772,15 @@ def _nearest(
     lat: FloatArray,
     xyz: FloatArray,
     thresholds: Sequence[float],
+    unit: FloatArray | None = None,
 ) -> FloatArray:
-    """Exact nearest-station distance per point (see the module docstring)."""
+    """Exact nearest-station distance per point (see the module docstring); ``unit`` is the
+    points' ``unit_xyz`` when already known."""
     n = len(lon)
     if len(stations) == 0 or n == 0:
         return np.full(n, np.inf)
     k = min(2, len(stations))
-    chord, index = stations.tree.query(unit_xyz(lon, lat), k=k)
+    chord, index = stations.tree.query(unit_xyz(lon, lat) if unit is None else unit, k=k)
     chord, index = chord.reshape(n, k), index.reshape(n, k)
     first = index[:, 0]
     dist = _measure(
@@ -789,22 +810,37 @@ def _nearest(
 
 
 def _catchment_pairs(
-    stations: _Stations, lon: FloatArray, lat: FloatArray, xyz: FloatArray, catchment_m: float
+    stations: _Stations,
+    lon: FloatArray,
+    lat: FloatArray,
+    xyz: FloatArray,
+    catchment_m: float,
+    nearest_m: FloatArray | None = None,
 ) -> tuple[IntArray, IntArray]:
     """(home, station) pairs with geodesic distance ``<= catchment_m``, by home.
 
     Pairs clearly inside or outside on the sphere (beyond the slack) are decided there; the
-    rest are measured on the ellipsoid. Homes go in blocks of :data:`PAIR_BLOCK`.
+    rest are measured on the ellipsoid. With ``nearest_m`` (each home's nearest distance)
+    only homes whose nearest station may lie within the catchment are searched: a margin of
+    :data:`BOUNDARY_M` covers the series' error, so no pair is missed. Homes go in blocks
+    of :data:`PAIR_BLOCK`.
     """
     if len(stations) == 0 or len(lon) == 0:
         return np.empty(0, np.int32), np.empty(0, np.int32)
-    homes_parts, stations_parts = [], []
+    searched = None
+    if nearest_m is not None:
+        searched = np.flatnonzero(nearest_m <= catchment_m + BOUNDARY_M)
+        lon, lat, xyz = lon[searched], lat[searched], xyz[searched]
+    homes_parts, stations_parts = [np.empty(0, np.int32)], [np.empty(0, np.int32)]
     for start in range(0, len(lon), PAIR_BLOCK):
         block = slice(start, start + PAIR_BLOCK)
         homes, near = _pairs_of_block(stations, lon[block], lat[block], xyz[block], catchment_m)
         homes_parts.append(homes + start)
         stations_parts.append(near)
-    return np.concatenate(homes_parts), np.concatenate(stations_parts)
+    homes, near = np.concatenate(homes_parts), np.concatenate(stations_parts)
+    if searched is not None:
+        homes = searched[homes].astype(np.int32)
+    return homes, near
 
 
 def _pairs_of_block(
@@ -833,14 +869,16 @@ def _compute_chunk(
     known_areas: dict[str, IntArray] | None = None,
 ) -> _ChunkResult:
     """Distances, areas (unless already known) and catchment pairs of one chunk of homes."""
-    xyz = ecef(lon, lat)
-    distance = _nearest(context.stations, lon, lat, xyz, context.radii_m)
+    xyz, unit = _ecef_and_unit(lon, lat)
+    distance = _nearest(context.stations, lon, lat, xyz, context.radii_m, unit)
     known = known_areas or {}
     area = {
         name: known[name] if name in known else level.locate(lon, lat)
         for name, level in context.levels.items()
     }
-    pair_home, pair_station = _catchment_pairs(context.stations, lon, lat, xyz, context.catchment_m)
+    pair_home, pair_station = _catchment_pairs(
+        context.stations, lon, lat, xyz, context.catchment_m, distance
+    )
     return _ChunkResult(distance, area, pair_home, pair_station)
 
 
@@ -1042,27 +1080,53 @@ def select_stations(
     return chosen.reset_index(drop=True)
 
 
-def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]:
-    """The areas of ``levels`` with their outlines (hex EWKB), ordered by code (code points).
+_AREA_COLUMNS = ("level", "code", "name_zh", "name_en", "parent_code", "geom")
 
-    Read on the raw cursor and sorted here: tens of thousands of grid cells cost the
-    database more to sort than to read, and the ORM's rows more than both.
+
+def read_areas(conn: Connection, levels: Sequence[str]) -> dict[str, _AreaLevel]:
+    """The areas of ``levels`` with their outlines (EWKB), ordered by code (code points).
+
+    A CSV ``COPY`` parsed by Arrow: tens of thousands of grid cells cost the database more
+    to sort than to read, and a row of Python objects each (the outline as a long hex text)
+    more than both. The outlines are decoded from hex in one piece.
     """
     with _raw_cursor(conn) as cursor:
-        cursor.execute(
-            "SELECT level, code, name_zh, name_en, parent_code, geom "
-            "FROM areas WHERE level = ANY(%(levels)s)",
-            {"levels": list(levels)},
-        )
-        rows = cursor.fetchall()
-    columns = ["level", "code", "name_zh", "name_en", "parent_code", "wkb"]
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    frame = frame.sort_values(["level", "code"], kind="stable", ignore_index=True)
+        query = cursor.mogrify(
+            f"SELECT {', '.join(_AREA_COLUMNS)} FROM areas WHERE level = ANY(%s)", (list(levels),)
+        ).decode()
+    copied = _copy(conn, f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", io.BytesIO())
+    copied.seek(0)
+    table = pa_csv.read_csv(
+        copied,
+        read_options=pa_csv.ReadOptions(column_names=list(_AREA_COLUMNS)),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(_AREA_COLUMNS, pa.string()),
+            strings_can_be_null=True,  # NULL is an unquoted empty field, '' a quoted one
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    order = pa_compute.sort_indices(table, [("level", "ascending"), ("code", "ascending")])
+    hexes = table.column("geom").combine_chunks()
+    if hexes.null_count:
+        raise RuntimeError("an area without an outline")  # geom is NOT NULL in the schema
+    ends = np.frombuffer(hexes.buffers()[1], np.int32)[hexes.offset : hexes.offset + len(hexes) + 1]
+    raw = binascii.unhexlify(memoryview(hexes.buffers()[2])[ends[0] : ends[-1]])
+    half = (ends - ends[0]) // 2
+    starts, stops = half[:-1][order].tolist(), half[1:][order].tolist()
+    wkb = [raw[start:stop] for start, stop in zip(starts, stops, strict=True)]
+    sorted_table = table.drop_columns(["geom"]).take(order)
+    frame = sorted_table.to_pandas()
+    for name, column in zip(sorted_table.column_names, sorted_table.columns, strict=True):
+        if len(column) and column.null_count == len(column):
+            frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     found: dict[str, _AreaLevel] = {}
+    level_of = frame.pop("level").to_numpy(dtype=object)
     for level in levels:
-        mine = frame[frame["level"] == level]
-        table = mine[["code", "name_zh", "name_en", "parent_code"]].reset_index(drop=True)
-        found[level] = _AreaLevel(level, table, mine["wkb"].tolist())
+        rows = np.flatnonzero(level_of == level)
+        found[level] = _AreaLevel(
+            level, frame.iloc[rows].reset_index(drop=True), [wkb[i] for i in rows]
+        )
     return found
 
 
@@ -1126,6 +1190,8 @@ def read_snapshot(
             homes_beside = _read_homes_beside(engine_or_session)
             stations = read_stations(conn, now=now, stale_after_min=stale_after_min)
             levels = read_areas(conn, LEVELS)
+            for level in levels.values():  # every report needs them; GEOS runs beside the read
+                level.outlines_ready()
             payload = _cached_payload(conn, fingerprint) if places else None
             homes = homes_beside.result() if homes_beside else read_homes(conn)
             lon, lat, workers, ids = homes

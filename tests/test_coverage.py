@@ -344,6 +344,34 @@ def test_homes_placed_once_per_version_of_homes_and_areas(layout):
     assert read_snapshot(layout, now=NOW).fingerprint != before
 
 
+def test_areas_are_read_as_stored_whatever_their_names(layout):
+    names = {
+        "D1": ('东城区, "老城"', 'Dongcheng, "old"\ntown'),
+        "D2": ("", "Xicheng"),  # an empty name stays empty; a missing parent stays None
+    }
+    for code, (zh, en) in names.items():
+        layout.execute(
+            text("UPDATE areas SET name_zh = :zh, name_en = :en WHERE code = :code"),
+            {"zh": zh, "en": en, "code": code},
+        )
+    layout.execute(text("UPDATE areas SET parent_code = '' WHERE code = 'G01'"))
+    levels = read_areas(layout.connection(), ("grid", "district", "subdistrict"))
+    district = levels["district"].table
+    assert district["code"].tolist() == ["D1", "D2"]
+    assert [tuple(r) for r in district[["name_zh", "name_en"]].to_numpy()] == list(names.values())
+    assert district["parent_code"].isna().all()
+    grid = levels["grid"].table.set_index("code")["parent_code"]
+    assert grid["G01"] == "" and pd.isna(grid["G00"])
+    assert levels["grid"].table["code"].tolist() == sorted(
+        f"G{i}{j}" for i in range(8) for j in range(8)
+    )
+    assert levels["subdistrict"].table["parent_code"].tolist() == ["D1", "D2"]
+    stored = layout.execute(
+        text("SELECT code, ST_AsEWKB(geom) FROM areas WHERE level = 'district' ORDER BY code")
+    ).all()
+    assert levels["district"].wkb == [bytes(wkb) for _, wkb in stored]
+
+
 def test_rtree_and_raster_place_points_alike(layout):
     levels = read_areas(layout.connection(), ("district", "grid"))
     rng = np.random.default_rng(7)
@@ -377,7 +405,7 @@ def test_a_grid_in_degrees_is_placed_by_its_lattice():
 
     cells = [shapely.box(i * 0.05, j * 0.05, (i + 1) * 0.05, (j + 1) * 0.05) for i in range(6)
              for j in range(5) if (i + j) % 4]  # fmt: skip
-    wkb = [shapely.to_wkb(shapely.MultiPolygon([c]), hex=True) for c in cells]
+    wkb = [shapely.to_wkb(shapely.MultiPolygon([c])) for c in cells]
     level = _AreaLevel("grid", pd.DataFrame({"code": range(len(cells))}), wkb)
     assert level.lattice is not None
     rng = np.random.default_rng(3)
