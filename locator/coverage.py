@@ -1607,27 +1607,59 @@ def _weighted_p90(index: IntArray, n: int, by: _DistanceOrder) -> FloatArray:
     return out
 
 
+class _HomeWeights(NamedTuple):
+    """Per-home figures that every level sums by area, computed once: workers, covered
+    workers per radius, workers with a finite distance, workers times distance (0 where
+    none) and workers times access."""
+
+    workers: FloatArray
+    covered: dict[float, FloatArray]
+    finite: FloatArray
+    distance: FloatArray
+    access: FloatArray
+
+    @classmethod
+    def of(
+        cls,
+        workers: IntArray,
+        distance: FloatArray,
+        covered: dict[float, npt.NDArray[np.bool_]],
+        access: FloatArray,
+    ) -> _HomeWeights:
+        w = workers.astype(np.float64)
+        finite = np.isfinite(distance)
+        return cls(
+            w,
+            {radius: w * flags for radius, flags in covered.items()},
+            np.where(finite, w, 0.0),
+            w * np.where(finite, distance, 0.0),
+            w * access,
+        )
+
+
+def _per_area(slot: npt.NDArray[np.intp], n: int, weights: npt.ArrayLike) -> FloatArray:
+    """Sums of ``weights`` by area, ``slot`` being the area index + 1 (0: in no area, left
+    out). Each area adds its homes in the same order as over its homes alone."""
+    return np.asarray(np.bincount(slot, weights=weights, minlength=n + 1)[1:], dtype=np.float64)
+
+
 def _area_table(
     level: _AreaLevel,
     index: IntArray,
-    result: _Combined,
-    workers: IntArray,
-    covered: dict[float, npt.NDArray[np.bool_]],
-    access: FloatArray,
+    weights: _HomeWeights,
     station_index: IntArray,
     supply: FloatArray,
     reasons: npt.NDArray[np.object_],
     by_distance: _DistanceOrder,
 ) -> gpd.GeoDataFrame:
     n = len(level.table)
-    inside = index >= 0
-    idx, w = index[inside], workers[inside].astype(np.float64)
+    slot = index.astype(np.intp) + 1
     frame = level.table.copy()
-    total = np.bincount(idx, weights=w, minlength=n)
+    total = _per_area(slot, n, weights.workers)
     frame["workers"] = total.astype(np.int64)
-    for radius, flags in covered.items():
+    for radius, covered in weights.covered.items():
         label = radius_label(radius)
-        got = np.bincount(idx, weights=w * flags[inside], minlength=n)
+        got = _per_area(slot, n, covered)
         frame[f"covered_{label}"] = got.astype(np.int64)
         frame[f"share_{label}"] = np.divide(got, total, out=np.full(n, np.nan), where=total > 0)
     at_station = station_index >= 0
@@ -1641,13 +1673,11 @@ def _area_table(
         out=np.full(n, np.nan),
         where=total > 0,
     )
-    dist = result.distance_m[inside]
-    finite = np.isfinite(dist)
-    sum_d = np.bincount(idx[finite], weights=(w * dist)[finite], minlength=n)
-    w_finite = np.bincount(idx[finite], weights=w[finite], minlength=n)
+    sum_d = _per_area(slot, n, weights.distance)
+    w_finite = _per_area(slot, n, weights.finite)
     frame["mean_m"] = np.divide(sum_d, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
     frame["p90_m"] = _weighted_p90(index, n, by_distance)
-    sum_a = np.bincount(idx, weights=w * access[inside], minlength=n)
+    sum_a = _per_area(slot, n, weights.access)
     frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
     frame["suppressed"] = pd.notna(reasons)
     frame["suppressed_reason"] = pd.Series(reasons, index=frame.index, dtype=object)
@@ -1811,11 +1841,9 @@ def _suppression(
     counts: dict[str, npt.ArrayLike] = {}
     outside: dict[str, int] = {}
     for name in names:
-        index = result.area[name]
-        inside = index >= 0
-        n = len(context.levels[name].table)
-        counts[name] = np.bincount(index[inside], weights=workers[inside], minlength=n)
-        outside[name] = total - int(workers[inside].sum())
+        slot = result.area[name].astype(np.intp) + 1
+        counts[name] = in_areas = _per_area(slot, len(context.levels[name].table), workers)
+        outside[name] = total - round(float(in_areas.sum()))  # whole numbers: exact
     return suppression_pattern(
         {name: context.levels[name].table for name in names},
         counts,
@@ -1846,15 +1874,13 @@ def _build_report(
         access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
         by_distance = _DistanceOrder.of(result.distance_m, workers)
         suppression = _suppression(options, context, workers, result)
+        weights = _HomeWeights.of(workers, result.distance_m, covered, access)
 
         def table(name: str) -> gpd.GeoDataFrame:
             return _area_table(
                 context.levels[name],
                 result.area[name],
-                result,
-                workers,
-                covered,
-                access,
+                weights,
                 placed[name].result(),
                 supply,
                 suppression.reasons[name],
@@ -1913,8 +1939,12 @@ def _totals(
         totals[f"uncovered_{label}"] = total - got
         totals[f"share_{label}"] = got / total if total else None
     totals["mean_m"] = float((w * dist)[finite].sum() / w[finite].sum()) if finite.any() else None
-    p90 = _weighted_p90(np.zeros(len(dist), np.int32), 1, by_distance)[0]
-    totals["p90_m"] = None if np.isnan(p90) else float(p90)
+    cumulative = np.cumsum(by_distance.workers)  # one group, already in distance order
+    if len(cumulative):
+        target = -(-9 * int(cumulative[-1]) // 10)  # ceil(0.9 W), as _weighted_p90
+        totals["p90_m"] = float(by_distance.distance[np.searchsorted(cumulative, target)])
+    else:
+        totals["p90_m"] = None
     totals["access_2sfca"] = float((w * access).sum() / total) if total else None
     for name, table in tables.items():
         shown = table[~table["suppressed"]]
@@ -2036,20 +2066,21 @@ def _merge_gaps(gap_cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     gap_i, cell_i = shapely.STRtree(inner).query(merged, predicate="contains")
     owner = np.full(len(gap_cells), -1)
     owner[cell_i] = gap_i
-    frame = pd.DataFrame(
+    held = np.flatnonzero(owner >= 0)
+    held = held[np.argsort(owner[held], kind="stable")]
+    gap_of = owner[held]
+    starts = np.flatnonzero(np.r_[True, gap_of[1:] != gap_of[:-1]]) if len(held) else held
+    codes = gap_cells["code"].to_numpy(dtype=object)[held]
+    grouped = pd.DataFrame(
         {
-            "gap": owner,
-            "uncovered_workers": gap_cells["uncovered_workers"].to_numpy(np.int64),
-            "workers": gap_cells["workers"].to_numpy(np.int64),
-            "code": gap_cells["code"].to_numpy(),
-        }
-    )
-    frame = frame[frame["gap"] >= 0]
-    grouped = frame.groupby("gap").agg(
-        uncovered_workers=("uncovered_workers", "sum"),
-        workers=("workers", "sum"),
-        cells=("code", "size"),
-        cell_codes=("code", lambda codes: ",".join(sorted(codes))),
+            "uncovered_workers": np.add.reduceat(
+                gap_cells["uncovered_workers"].to_numpy(np.int64)[held], starts
+            ),
+            "workers": np.add.reduceat(gap_cells["workers"].to_numpy(np.int64)[held], starts),
+            "cells": np.diff(np.r_[starts, len(held)]),
+            "cell_codes": [",".join(sorted(part)) for part in np.split(codes, starts[1:])],
+        },
+        index=pd.Index(gap_of[starts], name="gap"),
     )
     grouped["geometry"] = merged[grouped.index.to_numpy()]
     grouped = grouped.sort_values(["uncovered_workers", "cell_codes"], ascending=[False, True])
