@@ -1631,7 +1631,7 @@ class _HomeWeights(NamedTuple):
         return cls(
             w,
             {radius: w * flags for radius, flags in covered.items()},
-            np.where(finite, w, 0.0),
+            w if finite.all() else np.where(finite, w, 0.0),  # all finite: one array less
             w * np.where(finite, distance, 0.0),
             w * access,
         )
