@@ -13,10 +13,10 @@ a. ``locator.coverage.compute_coverage`` end to end from the database: read stat
 b. baselines on the same homes and stations: a bare KD-tree (scipy ``cKDTree`` on unit-sphere
    coordinates, nearest only), geopandas ``sjoin_nearest`` (Web Mercator, nearest only), and a
    PostGIS ``CROSS JOIN LATERAL (… ORDER BY geog <-> … LIMIT 1)`` join on a subset of homes,
-   scaled to all of them;
-   The report and the two in-process baselines are run ``--repeats`` times (default 3),
-   interleaved, and judged on the median run: the virtual machine's speed drifts by tens of
-   per cent within minutes, and one sample says more about that drift than about the code;
+   scaled to all of them. The report and the two in-process baselines are run ``--repeats``
+   times (default 3), interleaved, and judged on the median run: the virtual machine's speed
+   drifts by tens of per cent within minutes, and one sample says more about that drift than
+   about the code;
 c. the same report for a large home set (goal: under 2 GB peak), and on Dask (a LocalCluster
    through dask-geopandas), checking that the numbers are identical.
 

@@ -62,7 +62,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -85,6 +85,7 @@ from locator.nearest import EARLIEST_AT, LATEST_AT, is_stale
 from locator.sphere import SPHERE_SLACK, chord_for_metres, metres_for_chord, unit_xyz
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WGS84_A = 6_378_137.0
 WGS84_F = 1 / 298.257223563
@@ -1219,9 +1220,15 @@ def _read_homes_beside(engine_or_session: Engine | Session | Connection) -> Futu
         with engine.connect() as conn:
             return read_homes(conn)
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homes")
-    future = pool.submit(read)
-    pool.shutdown(wait=False)  # the thread ends with its one task; the caller waits for it
+    return _beside("homes", read)
+
+
+def _beside(name: str, task: Callable[..., T], *args: Any) -> Future[T]:
+    """``task(*args)`` in a thread of its own; the caller waits for the future (the thread
+    ends with its one task)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    future = pool.submit(task, *args)
+    pool.shutdown(wait=False)
     return future
 
 
@@ -1398,10 +1405,7 @@ def _keep_places(
     if not isinstance(engine_or_session, Engine):
         _cache_home_areas(*args)
         return None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="places")
-    future = pool.submit(_cache_home_areas, *args)
-    pool.shutdown(wait=False)
-    return future
+    return _beside("places", _cache_home_areas, *args)
 
 
 def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
@@ -1578,24 +1582,26 @@ class _DistanceOrder(NamedTuple):
         return cls(homes, ordered[:count], workers[homes].astype(np.int64))
 
 
-def _weighted_p90(index: IntArray, n: int, by: _DistanceOrder) -> FloatArray:
-    """Per group: the smallest distance within which at least 90 % of its workers live.
+def _weighted_p90(index: IntArray | None, n: int, by: _DistanceOrder) -> FloatArray:
+    """Per group: the smallest distance within which at least 90 % of its workers live;
+    ``index`` None: all homes in one group (already in distance order, nothing to sort).
 
     A stable sort of the homes in distance order by group keeps that order within each
     group; for up to 65,536 groups it is numpy's radix sort.
     """
     out = np.full(n, np.nan)
-    idx = index[by.homes]
-    inside = idx >= 0
-    if not inside.any():
+    if index is None:
+        positions: npt.NDArray[np.intp] = np.arange(len(by.homes))
+        idx: IntArray = np.zeros(len(by.homes), dtype=np.int32)
+    else:
+        idx = index[by.homes]
+        inside = np.flatnonzero(idx >= 0)
+        idx = idx[inside]
+        small = n <= np.iinfo(np.uint16).max + 1
+        order = np.argsort(idx.astype(np.uint16) if small else idx, kind="stable")
+        positions, idx = inside[order], idx[order]
+    if not len(idx):
         return out
-    positions = None if inside.all() else np.flatnonzero(inside)
-    if positions is not None:
-        idx = idx[positions]
-    small = n <= np.iinfo(np.uint16).max + 1
-    order = np.argsort(idx.astype(np.uint16) if small else idx, kind="stable")
-    positions = order if positions is None else positions[order]
-    idx = idx[order]
     w = by.workers[positions]
     cum = np.cumsum(w)
     starts = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
@@ -1890,9 +1896,7 @@ def _build_report(
         grid = table("grid")  # first, for the gaps to start from
         gaps_done = pool.submit(_gaps, options, grid)
         tables = {name: grid if name == "grid" else table(name) for name in names}
-        totals = _totals(
-            options, result, workers, covered, access, supply, tables, by_distance, suppression
-        )
+        totals = _totals(options, workers, weights, supply, tables, by_distance, suppression)
         gap_cells, gaps, heat = gaps_done.result()
     return CoverageReport(
         options=replace(options),
@@ -1910,10 +1914,8 @@ def _build_report(
 
 def _totals(
     options: CoverageOptions,
-    result: _Combined,
     workers: IntArray,
-    covered: dict[float, npt.NDArray[np.bool_]],
-    access: FloatArray,
+    weights: _HomeWeights,
     supply: FloatArray,
     tables: dict[str, gpd.GeoDataFrame],
     by_distance: _DistanceOrder,
@@ -1921,10 +1923,7 @@ def _totals(
 ) -> dict[str, Any]:
     """Figures for all homes together; blank when there are fewer than ``privacy_k``, and
     ``workers_outside_<level>`` blank where :func:`suppression_pattern` hides it."""
-    w = workers.astype(np.float64)
     total = int(workers.sum())
-    dist = result.distance_m
-    finite = np.isfinite(dist)
     totals: dict[str, Any] = {
         "homes_suppressed": total < options.privacy_k,
         "workers": total,
@@ -1932,20 +1931,17 @@ def _totals(
         "places": int(supply.sum()),
         "places_per_1000": float(supply.sum() * 1000.0 / total) if total else None,
     }
-    for radius, flags in covered.items():
+    for radius, covered in weights.covered.items():
         label = radius_label(radius)
-        got = int(workers[flags].sum())
+        got = round(float(covered.sum()))  # whole numbers: exact
         totals[f"covered_{label}"] = got
         totals[f"uncovered_{label}"] = total - got
         totals[f"share_{label}"] = got / total if total else None
-    totals["mean_m"] = float((w * dist)[finite].sum() / w[finite].sum()) if finite.any() else None
-    cumulative = np.cumsum(by_distance.workers)  # one group, already in distance order
-    if len(cumulative):
-        target = -(-9 * int(cumulative[-1]) // 10)  # ceil(0.9 W), as _weighted_p90
-        totals["p90_m"] = float(by_distance.distance[np.searchsorted(cumulative, target)])
-    else:
-        totals["p90_m"] = None
-    totals["access_2sfca"] = float((w * access).sum() / total) if total else None
+    with_distance = float(weights.finite.sum())
+    totals["mean_m"] = float(weights.distance.sum()) / with_distance if with_distance else None
+    p90 = _weighted_p90(None, 1, by_distance)[0]
+    totals["p90_m"] = None if np.isnan(p90) else float(p90)
+    totals["access_2sfca"] = float(weights.access.sum() / total) if total else None
     for name, table in tables.items():
         shown = table[~table["suppressed"]]
         totals[f"areas_{name}"] = len(table)
