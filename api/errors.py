@@ -120,6 +120,10 @@ def install(app: FastAPI) -> None:
         return problem(500, "Internal error", "the service failed to answer; this is logged")
 
 
+TEXT_PATTERN = r"^[^\x00]*$"
+"""Free text taken from a request: anything but a NUL character, which PostgreSQL's text
+cannot hold (the driver refuses it before the query is sent)."""
+
 # What a parameter with a pattern must look like, said in words instead of a regex.
 PATTERN_HINTS = {
     "bbox": "four numbers: min lon, min lat, max lon, max lat",
@@ -133,8 +137,11 @@ def _request_error(error: Mapping[str, Any]) -> dict[str, object]:
     names = [part for part in error.get("loc", ()) if isinstance(part, str)]
     name = names[-1] if names else "request"
     message = str(error.get("msg", "is invalid"))
-    if error.get("type") == "string_pattern_mismatch" and name in PATTERN_HINTS:
-        message = f"must be {PATTERN_HINTS[name]}"
+    if error.get("type") == "string_pattern_mismatch":
+        if error.get("ctx", {}).get("pattern") == TEXT_PATTERN:
+            message = "must not contain a NUL character"
+        elif name in PATTERN_HINTS:
+            message = f"must be {PATTERN_HINTS[name]}"
     shown = f" {error['input']!r}" if "input" in error and error["input"] is not None else ""
     return {"loc": loc, "msg": f"{name}{shown}: {message}"}
 

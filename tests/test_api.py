@@ -89,6 +89,15 @@ def test_bad_station_queries_are_422_problems(client, params, needle):
     assert needle in body.detail
 
 
+@pytest.mark.parametrize(
+    ("path", "name"), [("/v1/stations", "district"), ("/v1/districts", "parent")]
+)
+def test_a_nul_character_in_free_text_is_a_422_problem(client, path, name):
+    # PostgreSQL text cannot hold one: the query would fail in the driver, a 500
+    body = assert_problem(client.get(path, params={name: "11\x0001"}), 422)
+    assert body.detail == f"{name} '11\\x0001': must not contain a NUL character"
+
+
 def test_districts(client, three_stations):
     collection = AreaCollection.model_validate(client.get("/v1/districts").json())
     assert [f.id for f in collection.features] == ["110101"]

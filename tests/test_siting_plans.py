@@ -241,6 +241,8 @@ def test_api_roles_and_answers(layout, client):
         ({**body, "district": "火星区"}, "火星区"),
         ({**body, "time_limit_s": 3000}, "time_limit_s"),
         ({**body, "colour": "red"}, "colour"),
+        ({**body, "name": "plan\x00"}, "must not contain a NUL character"),
+        ({**body, "forbidden": ["C\x001"]}, "must not contain a NUL character"),
     ):
         answer = client.post("/v1/plans", json=bad, headers=_auth(secrets["admin"]))
         assert 400 <= answer.status_code < 500, (bad, answer.text)

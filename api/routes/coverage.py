@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import problem_responses
+from api.errors import TEXT_PATTERN, problem_responses
 from api.schemas import CoverageAnswer, CoverageOptionsOut, GapsAnswer
 from locator import vocab
 from locator.coverage import (
@@ -214,7 +214,9 @@ def coverage_by_area(
     session: SessionDep,
     settings: SettingsDep,
     level: LevelParam = "district",
-    parent: Annotated[str | None, Query(max_length=64, description="Only areas within it")] = None,
+    parent: Annotated[
+        str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="Only areas within it")
+    ] = None,
     radius: RadiusParam = None,
     kind: KindQuery = None,
     service: ServiceQuery = None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import problem_responses
+from api.errors import TEXT_PATTERN, problem_responses
 from api.routes.paging import page_links
 from api.schemas import AreaCollection, AreaFeature
 from locator import areas, vocab
@@ -32,7 +32,9 @@ def list_districts(
     session: SessionDep,
     settings: SettingsDep,
     level: LevelParam = "district",
-    parent: Annotated[str | None, Query(max_length=64, description="Parent area code")] = None,
+    parent: Annotated[
+        str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="Parent area code")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     simplify_m: Annotated[

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import ClockDep, SessionDep, SettingsDep
-from api.errors import problem_responses
+from api.errors import TEXT_PATTERN, problem_responses
 from api.schemas import GbfsDiscovery, GbfsInformation, GbfsStatus
 from locator import feeds
 
@@ -60,7 +60,9 @@ def station_status(session: SessionDep, settings: SettingsDep, clock: ClockDep) 
 )
 async def stream(
     request: Request,
-    station: Annotated[str | None, Query(max_length=64, description="Only this station")] = None,
+    station: Annotated[
+        str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="Only this station")
+    ] = None,
     timeout_s: Annotated[
         float, Query(gt=0, le=3600, description="Close the stream after this many seconds")
     ] = 600.0,

@@ -15,13 +15,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import KeyDep, SessionDep, SettingsDep
-from api.errors import problem_responses
+from api.errors import TEXT_PATTERN, problem_responses
 from locator import keys, plans
 from locator.errors import ConfigError
 
 router = APIRouter(tags=["plans"], responses=problem_responses(400, 401, 403, 404, 422))
 
-Code = Annotated[str, Field(min_length=1, max_length=64)]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 PlanId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The plan's id")]
 
 
@@ -36,7 +36,11 @@ class PlanIn(BaseModel):
         "homes", description="Worker homes, or grid cells weighted by population."
     )
     district: str | None = Field(
-        None, min_length=1, max_length=64, description="Only this district (code or name)."
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=TEXT_PATTERN,
+        description="Only this district (code or name).",
     )
     required: list[Code] = Field(default_factory=list, max_length=200)
     forbidden: list[Code] = Field(default_factory=list, max_length=2_000)
@@ -46,7 +50,7 @@ class PlanIn(BaseModel):
     )
     solver: Literal["exact", "fast"] = "exact"
     time_limit_s: float = Field(30.0, gt=0, le=3_600, description="Seconds for HiGHS.")
-    name: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200, pattern=TEXT_PATTERN)
 
 
 class PlanSiteOut(BaseModel):

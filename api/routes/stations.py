@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import problem_responses
+from api.errors import TEXT_PATTERN, problem_responses
 from api.routes.paging import page_links
 from api.schemas import StationCollection, StationFeature
 from locator import stations, vocab
@@ -49,7 +49,9 @@ def list_stations(
             examples=["116.2,39.8,116.5,40.0"],
         ),
     ] = None,
-    district: Annotated[str | None, Query(max_length=64, description="District code")] = None,
+    district: Annotated[
+        str | None, Query(max_length=64, pattern=TEXT_PATTERN, description="District code")
+    ] = None,
     kind: KindParam | None = None,
     status: StatusParam | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
