@@ -1649,25 +1649,70 @@ def _per_area(slot: npt.NDArray[np.intp], n: int, weights: npt.ArrayLike) -> Flo
     return np.asarray(np.bincount(slot, weights=weights, minlength=n + 1)[1:], dtype=np.float64)
 
 
+class _AreaSums(NamedTuple):
+    """The per-home weights summed by area for one level (:class:`_HomeWeights`' fields)."""
+
+    workers: FloatArray
+    covered: dict[float, FloatArray]
+    finite: FloatArray
+    distance: FloatArray
+    access: FloatArray
+
+    @classmethod
+    def of(cls, index: IntArray, n: int, weights: _HomeWeights) -> _AreaSums:
+        slot = index.astype(np.intp) + 1
+        return cls(
+            _per_area(slot, n, weights.workers),
+            {radius: _per_area(slot, n, flags) for radius, flags in weights.covered.items()},
+            _per_area(slot, n, weights.finite),
+            _per_area(slot, n, weights.distance),
+            _per_area(slot, n, weights.access),
+        )
+
+
+def _counts_frame(level: _AreaLevel, sums: _AreaSums, radii: Sequence[float]) -> pd.DataFrame:
+    """The level's table with workers, and covered workers and their share per radius."""
+    n = len(level.table)
+    frame = level.table.copy()
+    total = sums.workers
+    frame["workers"] = total.astype(np.int64)
+    for radius in radii:
+        label = radius_label(radius)
+        got = sums.covered[radius]
+        frame[f"covered_{label}"] = got.astype(np.int64)
+        frame[f"share_{label}"] = np.divide(got, total, out=np.full(n, np.nan), where=total > 0)
+    return frame
+
+
+def _finish(
+    level: _AreaLevel, frame: pd.DataFrame, reasons: npt.NDArray[np.object_]
+) -> gpd.GeoDataFrame:
+    """Mark and blank the suppressed areas; the outlines as geometry."""
+    frame["suppressed"] = pd.notna(reasons)
+    frame["suppressed_reason"] = pd.Series(reasons, index=frame.index, dtype=object)
+    return gpd.GeoDataFrame(_suppress(frame), geometry=level.geoms, crs="EPSG:4326")
+
+
+def _gap_grid(
+    level: _AreaLevel, sums: _AreaSums, radius: float, reasons: npt.NDArray[np.object_]
+) -> gpd.GeoDataFrame:
+    """The grid's table with only what :func:`_gaps` reads (the same values and types as in
+    the full table), so that the gaps need not wait for the rest of it."""
+    return _finish(level, _counts_frame(level, sums, (radius,)), reasons)
+
+
 def _area_table(
     level: _AreaLevel,
     index: IntArray,
-    weights: _HomeWeights,
+    sums: _AreaSums,
     station_index: IntArray,
     supply: FloatArray,
     reasons: npt.NDArray[np.object_],
     by_distance: _DistanceOrder,
 ) -> gpd.GeoDataFrame:
     n = len(level.table)
-    slot = index.astype(np.intp) + 1
-    frame = level.table.copy()
-    total = _per_area(slot, n, weights.workers)
-    frame["workers"] = total.astype(np.int64)
-    for radius, covered in weights.covered.items():
-        label = radius_label(radius)
-        got = _per_area(slot, n, covered)
-        frame[f"covered_{label}"] = got.astype(np.int64)
-        frame[f"share_{label}"] = np.divide(got, total, out=np.full(n, np.nan), where=total > 0)
+    frame = _counts_frame(level, sums, list(sums.covered))
+    total = sums.workers
     at_station = station_index >= 0
     frame["stations"] = np.bincount(station_index[at_station], minlength=n).astype(np.int64)
     frame["places"] = np.bincount(
@@ -1679,16 +1724,11 @@ def _area_table(
         out=np.full(n, np.nan),
         where=total > 0,
     )
-    sum_d = _per_area(slot, n, weights.distance)
-    w_finite = _per_area(slot, n, weights.finite)
-    frame["mean_m"] = np.divide(sum_d, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
+    w_finite = sums.finite
+    frame["mean_m"] = np.divide(sums.distance, w_finite, out=np.full(n, np.nan), where=w_finite > 0)
     frame["p90_m"] = _weighted_p90(index, n, by_distance)
-    sum_a = _per_area(slot, n, weights.access)
-    frame["access_2sfca"] = np.divide(sum_a, total, out=np.full(n, np.nan), where=total > 0)
-    frame["suppressed"] = pd.notna(reasons)
-    frame["suppressed_reason"] = pd.Series(reasons, index=frame.index, dtype=object)
-    frame = _suppress(frame)
-    return gpd.GeoDataFrame(frame, geometry=level.geoms, crs="EPSG:4326")
+    frame["access_2sfca"] = np.divide(sums.access, total, out=np.full(n, np.nan), where=total > 0)
+    return _finish(level, frame, reasons)
 
 
 WORKER_FIGURES_PREFIXES = ("workers", "covered_", "share_", "uncovered", "places_per_1000")
@@ -1837,22 +1877,30 @@ def suppression_pattern(
 
 
 def _suppression(
-    options: CoverageOptions, context: _Context, workers: IntArray, result: _Combined
+    options: CoverageOptions,
+    context: _Context,
+    workers: IntArray,
+    result: _Combined,
+    counts: dict[str, FloatArray],
 ) -> Suppression:
     """The suppression pattern over every level read, not only the levels reported: reports
-    of other levels then hide the same areas and cannot be set against one another."""
+    of other levels then hide the same areas and cannot be set against one another.
+    ``counts``: the workers per area of the levels already summed."""
     total = int(workers.sum())
     names = [name for name in LEVELS if name in context.levels]
     names += [name for name in context.levels if name not in LEVELS]
-    counts: dict[str, npt.ArrayLike] = {}
+    in_areas: dict[str, npt.ArrayLike] = {}
     outside: dict[str, int] = {}
     for name in names:
-        slot = result.area[name].astype(np.intp) + 1
-        counts[name] = in_areas = _per_area(slot, len(context.levels[name].table), workers)
-        outside[name] = total - round(float(in_areas.sum()))  # whole numbers: exact
+        if name in counts:
+            in_areas[name] = counts[name]
+        else:
+            slot = result.area[name].astype(np.intp) + 1
+            in_areas[name] = _per_area(slot, len(context.levels[name].table), workers)
+        outside[name] = total - round(float(np.sum(in_areas[name])))  # whole numbers: exact
     return suppression_pattern(
         {name: context.levels[name].table for name in names},
-        counts,
+        in_areas,
         outside,
         total,
         options.privacy_k,
@@ -1869,33 +1917,47 @@ def _build_report(
     names = list(dict.fromkeys((*options.levels, "grid")))
     station_lon, station_lat = context.stations.lon, context.stations.lat
     supply = context.stations.supply
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coverage-areas") as pool:
-        # The outlines are parsed and the stations placed on the other core meanwhile (GEOS
-        # releases the GIL), then the gaps are merged there while the totals are added up.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="coverage-areas") as pool:
+        # Beside the sums (GEOS and numpy's sorts release the GIL): the stations placed, the
+        # homes put in distance order; then the gaps merged while the tables are built.
         placed = {
             name: pool.submit(context.levels[name].locate, station_lon, station_lat)
             for name in names
         }
+        distance_order = pool.submit(_DistanceOrder.of, result.distance_m, workers)
         covered = {r: result.distance_m <= r for r in options.radii_m}
         access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
-        by_distance = _DistanceOrder.of(result.distance_m, workers)
-        suppression = _suppression(options, context, workers, result)
         weights = _HomeWeights.of(workers, result.distance_m, covered, access)
-
-        def table(name: str) -> gpd.GeoDataFrame:
-            return _area_table(
+        sums = {
+            name: _AreaSums.of(result.area[name], len(context.levels[name].table), weights)
+            for name in names
+        }
+        suppression = _suppression(
+            options, context, workers, result, {name: s.workers for name, s in sums.items()}
+        )
+        gaps_done = pool.submit(
+            _gaps,
+            options,
+            _gap_grid(
+                context.levels["grid"],
+                sums["grid"],
+                options.gap_radius_m,
+                suppression.reasons["grid"],
+            ),
+        )
+        by_distance = distance_order.result()
+        tables = {
+            name: _area_table(
                 context.levels[name],
                 result.area[name],
-                weights,
+                sums[name],
                 placed[name].result(),
                 supply,
                 suppression.reasons[name],
                 by_distance,
             )
-
-        grid = table("grid")  # first, for the gaps to start from
-        gaps_done = pool.submit(_gaps, options, grid)
-        tables = {name: grid if name == "grid" else table(name) for name in names}
+            for name in names
+        }
         totals = _totals(options, workers, weights, supply, tables, by_distance, suppression)
         gap_cells, gaps, heat = gaps_done.result()
     return CoverageReport(
