@@ -1613,10 +1613,16 @@ def _weighted_p90(index: IntArray | None, n: int, by: _DistanceOrder) -> FloatAr
     return out
 
 
+def _per_area(slot: npt.NDArray[np.intp], n: int, weights: npt.ArrayLike) -> FloatArray:
+    """Sums of ``weights`` by area, ``slot`` being the area index + 1 (0: in no area, left
+    out). Each area adds its homes in the same order as over its homes alone."""
+    return np.asarray(np.bincount(slot, weights=weights, minlength=n + 1)[1:], dtype=np.float64)
+
+
 class _HomeWeights(NamedTuple):
     """Per-home figures that every level sums by area, computed once: workers, covered
     workers per radius, workers with a finite distance, workers times distance (0 where
-    none) and workers times access."""
+    none) and workers times access. :meth:`by_area` gives the same figures per area."""
 
     workers: FloatArray
     covered: dict[float, FloatArray]
@@ -1642,35 +1648,20 @@ class _HomeWeights(NamedTuple):
             w * access,
         )
 
-
-def _per_area(slot: npt.NDArray[np.intp], n: int, weights: npt.ArrayLike) -> FloatArray:
-    """Sums of ``weights`` by area, ``slot`` being the area index + 1 (0: in no area, left
-    out). Each area adds its homes in the same order as over its homes alone."""
-    return np.asarray(np.bincount(slot, weights=weights, minlength=n + 1)[1:], dtype=np.float64)
-
-
-class _AreaSums(NamedTuple):
-    """The per-home weights summed by area for one level (:class:`_HomeWeights`' fields)."""
-
-    workers: FloatArray
-    covered: dict[float, FloatArray]
-    finite: FloatArray
-    distance: FloatArray
-    access: FloatArray
-
-    @classmethod
-    def of(cls, index: IntArray, n: int, weights: _HomeWeights) -> _AreaSums:
+    def by_area(self, index: IntArray, n: int) -> _HomeWeights:
+        """Each figure summed over the homes of each of ``n`` areas (``index``: each
+        home's area, -1 for none)."""
         slot = index.astype(np.intp) + 1
-        return cls(
-            _per_area(slot, n, weights.workers),
-            {radius: _per_area(slot, n, flags) for radius, flags in weights.covered.items()},
-            _per_area(slot, n, weights.finite),
-            _per_area(slot, n, weights.distance),
-            _per_area(slot, n, weights.access),
+        return _HomeWeights(
+            _per_area(slot, n, self.workers),
+            {radius: _per_area(slot, n, flags) for radius, flags in self.covered.items()},
+            _per_area(slot, n, self.finite),
+            _per_area(slot, n, self.distance),
+            _per_area(slot, n, self.access),
         )
 
 
-def _counts_frame(level: _AreaLevel, sums: _AreaSums, radii: Sequence[float]) -> pd.DataFrame:
+def _counts_frame(level: _AreaLevel, sums: _HomeWeights, radii: Sequence[float]) -> pd.DataFrame:
     """The level's table with workers, and covered workers and their share per radius."""
     n = len(level.table)
     frame = level.table.copy()
@@ -1694,7 +1685,7 @@ def _finish(
 
 
 def _gap_grid(
-    level: _AreaLevel, sums: _AreaSums, radius: float, reasons: npt.NDArray[np.object_]
+    level: _AreaLevel, sums: _HomeWeights, radius: float, reasons: npt.NDArray[np.object_]
 ) -> gpd.GeoDataFrame:
     """The grid's table with only what :func:`_gaps` reads (the same values and types as in
     the full table), so that the gaps need not wait for the rest of it."""
@@ -1704,7 +1695,7 @@ def _gap_grid(
 def _area_table(
     level: _AreaLevel,
     index: IntArray,
-    sums: _AreaSums,
+    sums: _HomeWeights,
     station_index: IntArray,
     supply: FloatArray,
     reasons: npt.NDArray[np.object_],
@@ -1929,7 +1920,7 @@ def _build_report(
         access = _access_per_home(workers, supply, result.pair_home, result.pair_station)
         weights = _HomeWeights.of(workers, result.distance_m, covered, access)
         sums = {
-            name: _AreaSums.of(result.area[name], len(context.levels[name].table), weights)
+            name: weights.by_area(result.area[name], len(context.levels[name].table))
             for name in names
         }
         suppression = _suppression(
